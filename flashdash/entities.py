@@ -1,0 +1,226 @@
+"""SQLModel tables: the store's schema, one class per entity.
+
+Integer keys draw from a named `Sequence` because DuckDB has no SERIAL. Bulk loaders (demo data,
+imports) insert explicit ids and then advance the sequence with `store.advance_sequence`.
+References (`*_id`) are not declared as foreign keys: DuckDB checks them so eagerly that updates and
+erasures of referenced rows fail; the domain layer keeps references whole instead.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, DateTime, Integer, Sequence
+from sqlmodel import Field, SQLModel
+
+# Vocabularies shared by the generator, validation and the pages.
+ROLES = ("rep", "manager", "analyst", "executive", "admin")
+INTEREST_LEVELS = ("cold", "warm", "hot")
+LEAD_STATUSES = ("new", "mql", "sql", "opportunity", "won", "lost", "disqualified")
+FUNNEL_STAGES = ("new", "mql", "sql", "opportunity", "won")
+ACTIVITY_TYPES = ("call", "email", "meeting", "demo")
+OPPORTUNITY_STAGES = ("discovery", "proposal", "negotiation", "closed_won", "closed_lost")
+COMPANY_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
+
+
+def _ts(**kw):
+    # SQLModel maps datetime to TIMESTAMP WITH TIME ZONE; the store keeps naive local times.
+    return Field(sa_type=DateTime(timezone=False), **kw)
+
+
+def _pk(seq: str) -> Column:
+    return Column(Integer, Sequence(seq), primary_key=True)
+
+
+class Region(SQLModel, table=True):
+    __tablename__ = "regions"
+    id: int | None = Field(default=None, sa_column=_pk("regions_id_seq"))
+    name: str = Field(unique=True)
+
+
+class Territory(SQLModel, table=True):
+    __tablename__ = "territories"
+    id: int | None = Field(default=None, sa_column=_pk("territories_id_seq"))
+    region_id: int = Field()
+    name: str
+
+
+class City(SQLModel, table=True):
+    __tablename__ = "cities"
+    id: int | None = Field(default=None, sa_column=_pk("cities_id_seq"))
+    name: str
+    region_id: int = Field()
+    territory_id: int | None = Field(default=None)
+    lat: float
+    lon: float
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "teams"
+    id: int | None = Field(default=None, sa_column=_pk("teams_id_seq"))
+    name: str = Field(unique=True)
+    region_id: int | None = Field(default=None)
+    manager_id: int | None = None  # reps.id of the team's manager
+
+
+class Rep(SQLModel, table=True):
+    """A person who sells: reps and their managers (title 'manager')."""
+
+    __tablename__ = "reps"
+    id: int | None = Field(default=None, sa_column=_pk("reps_id_seq"))
+    name: str
+    email: str | None = None
+    title: str = "rep"  # rep | manager | sdr | closer
+    team_id: int | None = Field(default=None)
+    manager_id: int | None = None
+    region_id: int | None = Field(default=None)
+    verticals: str | None = None  # comma-separated skills
+    languages: str | None = None
+    monthly_quota: float = 0.0  # won revenue per month
+    start_date: date | None = None
+    active: bool = True
+
+
+class Lead(SQLModel, table=True):
+    """A merchant's form submission and its life in the funnel."""
+
+    __tablename__ = "leads"
+    id: int | None = Field(default=None, sa_column=_pk("leads_id_seq"))
+    external_id: str | None = Field(default=None, index=True)
+    merchant_name: str | None = None
+    contact_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    vertical: str | None = None
+    company_size: str | None = None
+    monthly_volume: float | None = None  # estimated monthly payment volume
+    city: str | None = None
+    region_id: int | None = Field(default=None)
+    channel: str | None = None
+    campaign: str | None = None
+    landing_page: str | None = None
+    interest_level: str | None = None
+    submitted_at: datetime = _ts()
+    first_response_at: datetime | None = _ts(default=None)
+    owner_id: int | None = Field(default=None)
+    status: str = "new"
+    status_changed_at: datetime | None = _ts(default=None)
+
+
+class LeadStageChange(SQLModel, table=True):
+    __tablename__ = "lead_stage_changes"
+    id: int | None = Field(default=None, sa_column=_pk("lead_stage_changes_id_seq"))
+    lead_id: int = Field(index=True)
+    from_status: str | None = None
+    to_status: str
+    changed_at: datetime = _ts()
+    actor: str = "system"
+    reason: str | None = None
+
+
+class Activity(SQLModel, table=True):
+    __tablename__ = "activities"
+    id: int | None = Field(default=None, sa_column=_pk("activities_id_seq"))
+    lead_id: int = Field()
+    rep_id: int | None = Field(default=None)
+    type: str
+    occurred_at: datetime = _ts()
+    duration_min: int | None = None
+    outcome: str | None = None
+    notes: str | None = None
+
+
+class Opportunity(SQLModel, table=True):
+    __tablename__ = "opportunities"
+    id: int | None = Field(default=None, sa_column=_pk("opportunities_id_seq"))
+    lead_id: int = Field()
+    owner_id: int | None = Field(default=None)
+    amount: float  # expected annual revenue
+    stage: str
+    created_at: datetime = _ts()
+    expected_close: date | None = None
+    closed_at: datetime | None = _ts(default=None)
+    won: bool | None = None
+    loss_reason: str | None = None
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+    id: int | None = Field(default=None, sa_column=_pk("customers_id_seq"))
+    lead_id: int | None = Field(default=None)
+    merchant_name: str
+    vertical: str | None = None
+    region_id: int | None = Field(default=None)
+    owner_id: int | None = Field(default=None)
+    won_at: date
+    churned_at: date | None = None
+
+
+class CustomerUsage(SQLModel, table=True):
+    __tablename__ = "customer_usage"
+    customer_id: int = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    payment_count: int
+    payment_volume: float
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: int | None = Field(default=None, sa_column=_pk("users_id_seq"))
+    username: str = Field(unique=True)
+    name: str
+    email: str | None = None
+    password_hash: str
+    role: str
+    rep_id: int | None = Field(default=None)
+    active: bool = True
+    must_change_password: bool = False
+    created_at: datetime = _ts()
+    last_login_at: datetime | None = _ts(default=None)
+
+
+class AuditRecord(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, sa_column=_pk("audit_log_id_seq"))
+    logged_at: datetime = _ts()
+    actor: str
+    action: str  # create | update | delete | login | ...
+    entity: str
+    entity_id: str | None = None
+    before: str | None = None  # JSON
+    after: str | None = None  # JSON
+    reason: str | None = None
+
+
+class ModelCard(SQLModel, table=True):
+    """A trained model's evaluation, shown beside its output."""
+
+    __tablename__ = "model_cards"
+    id: int | None = Field(default=None, sa_column=_pk("model_cards_id_seq"))
+    model: str = Field(index=True)
+    trained_at: datetime = _ts()
+    card: str  # JSON
+
+
+class JobRun(SQLModel, table=True):
+    __tablename__ = "job_runs"
+    id: int | None = Field(default=None, sa_column=_pk("job_runs_id_seq"))
+    job: str
+    started_at: datetime = _ts()
+    finished_at: datetime | None = _ts(default=None)
+    status: str  # running | ok | failed
+    rows_written: int | None = None
+    error: str | None = None
+
+
+class Setting(SQLModel, table=True):
+    __tablename__ = "settings"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class SchemaMigration(SQLModel, table=True):
+    __tablename__ = "schema_migrations"
+    version: int = Field(primary_key=True)
+    description: str
+    applied_at: datetime = _ts()

@@ -1,0 +1,43 @@
+"""Versioned migrations. duckdb-engine cannot reflect, so there is no autogenerate: each step is
+listed here by hand and recorded in `schema_migrations`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import duckdb
+
+from flashdash.store import SQL_DIR, create_tables, macros_digest
+
+
+def _v1(con: duckdb.DuckDBPyConnection) -> None:
+    create_tables(con)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
+    (1, "core entities: org, leads, activities, opportunities, customers, users, audit", _v1),
+]
+
+
+def apply(con: duckdb.DuckDBPyConnection, now: datetime) -> list[int]:
+    """Apply pending migrations and refresh the SQL macros when their text changed."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMP)"
+    )
+    done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for version, description, step in MIGRATIONS:
+        if version in done:
+            continue
+        step(con)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, description, now])
+        applied.append(version)
+    digest = macros_digest()
+    row = con.execute("SELECT value FROM settings WHERE key = 'macros_digest'").fetchone()
+    if row is None or row[0] != digest:
+        con.execute((SQL_DIR / "macros.sql").read_text())
+        con.execute(
+            "INSERT OR REPLACE INTO settings VALUES ('macros_digest', ?)", [digest]
+        )
+    return applied

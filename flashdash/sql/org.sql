@@ -1,0 +1,77 @@
+-- Users, reps, teams and the vocabularies the filters offer.
+
+-- name: user_by_username
+SELECT id, username, name, email, role, rep_id, active, must_change_password, last_login_at
+FROM users WHERE username = $username;
+
+-- name: users_for_login
+SELECT username, name, email, password_hash, role FROM users WHERE active ORDER BY username;
+
+-- name: users_all
+SELECT u.id, u.username, u.name, u.email, u.role, u.rep_id, r.name AS rep_name, u.active,
+       u.must_change_password, u.created_at, u.last_login_at
+FROM users u LEFT JOIN reps r ON r.id = u.rep_id
+ORDER BY u.role, u.username;
+
+-- name: count_users
+SELECT count(*) FROM users;
+
+-- name: reps_managed_by
+-- The reps on the teams a manager leads.
+SELECT r.id FROM reps r JOIN teams t ON t.id = r.team_id WHERE t.manager_id = $manager_rep_id;
+
+-- name: filter_options_teams
+SELECT DISTINCT t.id, t.name FROM teams t JOIN reps r ON r.team_id = t.id
+WHERE $scope_all OR list_contains($scope_reps, r.id)
+ORDER BY t.name;
+
+-- name: filter_options_regions
+SELECT id, name FROM regions ORDER BY name;
+
+-- name: filter_options_reps
+SELECT r.id, r.name, r.team_id, r.active FROM reps r
+WHERE ($scope_all OR list_contains($scope_reps, r.id))
+ORDER BY r.name;
+
+-- name: filter_options_verticals
+SELECT DISTINCT vertical AS value FROM leads WHERE vertical IS NOT NULL ORDER BY 1;
+
+-- name: filter_options_channels
+SELECT DISTINCT channel AS value FROM leads WHERE channel IS NOT NULL ORDER BY 1;
+
+-- name: rep_exists
+SELECT count(*) FROM reps WHERE id = $rep_id;
+
+-- name: demo_rep_for_login
+-- The active rep with the most leads on the first team: the demo rep user's book.
+SELECT r.id FROM reps r JOIN teams t ON t.id = r.team_id
+WHERE r.title = 'rep' AND r.active AND t.id = (SELECT min(id) FROM teams)
+ORDER BY (SELECT count(*) FROM leads l WHERE l.owner_id = r.id) DESC, r.id
+LIMIT 1;
+
+-- name: demo_manager_for_login
+SELECT manager_id FROM teams WHERE id = (SELECT min(id) FROM teams);
+
+-- name: setting
+SELECT value FROM settings WHERE key = $key;
+
+-- name: put_setting
+INSERT OR REPLACE INTO settings VALUES ($key, $value);
+
+-- name: store_summary
+SELECT table_name, estimated_size AS rows FROM duckdb_tables() ORDER BY table_name;
+
+-- name: schema_version
+SELECT max(version) FROM schema_migrations;
+
+-- name: team_ids_by_name
+SELECT id FROM teams WHERE list_contains($names, name) ORDER BY id;
+
+-- name: count_leads
+SELECT count(*) FROM leads;
+
+-- name: audit_recent
+SELECT logged_at, actor, action, entity, entity_id, reason FROM audit_log ORDER BY id DESC LIMIT $limit;
+
+-- name: job_runs_recent
+SELECT job, started_at, finished_at, status, rows_written, error FROM job_runs ORDER BY id DESC LIMIT $limit;

@@ -1,0 +1,67 @@
+-- The predictive foundation: the conversion model's features, labels and model cards.
+
+-- name: pred_lead_features
+-- One row per lead in scope with the features known early in its life, and when (if ever) it was won.
+-- Training and scoring both read this query, so the model sees the same features in both.
+-- Activity counts cover the first 7 days after submission only: later activity is a symptom of the
+-- outcome (a won deal has meetings), not an early sign of it.
+WITH l AS (
+    SELECT *
+    FROM scoped_leads($scope_all, $scope_reps, $d0, $d1, $teams, $regions, $reps, $verticals, $channels)
+    WHERE list_contains($statuses, status)
+),
+acts AS (
+    SELECT a.lead_id,
+           count(*) FILTER (WHERE a.type = 'call') AS calls_7d,
+           count(*) FILTER (WHERE a.type = 'email') AS emails_7d,
+           count(*) FILTER (WHERE a.type = 'meeting') AS meetings_7d,
+           count(*) FILTER (WHERE a.type = 'demo') AS demos_7d
+    FROM activities a
+    JOIN l ON l.id = a.lead_id
+    WHERE a.occurred_at >= l.submitted_at AND a.occurred_at < l.submitted_at + INTERVAL 7 DAY
+    GROUP BY a.lead_id
+),
+wins AS (
+    -- The earliest sign of a win: a stage change to won, the lead's own status, or a won opportunity.
+    SELECT lead_id, min(t) AS won_at
+    FROM (
+        SELECT s.lead_id, s.changed_at AS t FROM lead_stage_changes s JOIN l ON l.id = s.lead_id
+        WHERE s.to_status = 'won'
+        UNION ALL
+        SELECT id, status_changed_at FROM l WHERE status = 'won' AND status_changed_at IS NOT NULL
+        UNION ALL
+        SELECT o.lead_id, o.closed_at FROM opportunities o JOIN l ON l.id = o.lead_id
+        WHERE o.won AND o.closed_at IS NOT NULL
+    )
+    GROUP BY lead_id
+)
+SELECT l.id, l.merchant_name, l.contact_name, l.email, l.owner_id, rep.name AS owner, l.status,
+       l.submitted_at, w.won_at,
+       coalesce(l.interest_level, '(none)') AS interest_level,
+       coalesce(l.channel, '(none)') AS channel,
+       coalesce(l.vertical, '(none)') AS vertical,
+       coalesce(l.company_size, '(none)') AS company_size,
+       coalesce(g.name, '(none)') AS region,
+       (coalesce(l.campaign, '') <> '')::DOUBLE AS has_campaign,
+       ln(1 + greatest(l.monthly_volume, 0)) AS log_volume,
+       l.monthly_volume,
+       date_diff('minute', l.submitted_at, l.first_response_at) / 60.0 AS response_hours,
+       ln(1 + greatest(date_diff('minute', l.submitted_at, l.first_response_at) / 60.0, 0)) AS log_response_hours,
+       (l.first_response_at IS NULL)::DOUBLE AS response_missing,
+       coalesce(a.calls_7d, 0)::DOUBLE AS calls_7d,
+       coalesce(a.emails_7d, 0)::DOUBLE AS emails_7d,
+       coalesce(a.meetings_7d, 0)::DOUBLE AS meetings_7d,
+       coalesce(a.demos_7d, 0)::DOUBLE AS demos_7d
+FROM l
+LEFT JOIN acts a ON a.lead_id = l.id
+LEFT JOIN wins w ON w.lead_id = l.id
+LEFT JOIN regions g ON g.id = l.region_id
+LEFT JOIN reps rep ON rep.id = l.owner_id
+ORDER BY l.submitted_at, l.id;
+
+-- name: pred_insert_card
+INSERT INTO model_cards (id, model, trained_at, card)
+VALUES (nextval('model_cards_id_seq'), $model, $trained_at, $card);
+
+-- name: pred_latest_card
+SELECT id, card FROM model_cards WHERE model = $model ORDER BY trained_at DESC, id DESC LIMIT 1;

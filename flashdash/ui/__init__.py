@@ -1,0 +1,1 @@
+"""The Streamlit glue: the only part of flashdash that imports streamlit."""

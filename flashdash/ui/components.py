@@ -1,0 +1,55 @@
+"""Small page parts used everywhere: chart selections, downloads, empty states, headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from flashdash.filters import Filters
+
+
+def chart(spec: alt.TopLevelMixin, key: str, *, select: str | None = None, field: str | None = None) -> list[Any]:
+    """Draw an altair chart; with `select`, return the values of `field` the user clicked (else [])."""
+    if select is None:
+        st.altair_chart(spec, key=key, width="stretch")
+        return []
+    event = st.altair_chart(spec, key=key, on_select="rerun", selection_mode=select, width="stretch")
+    points = (event or {}).get("selection", {}).get(select, []) if isinstance(event, dict) else \
+        getattr(getattr(event, "selection", None), select, None) or []
+    return [p[field] for p in points if field in p]
+
+
+def download(frame: pl.DataFrame, name: str, key: str) -> None:
+    """A CSV download of exactly the table shown."""
+    st.download_button(
+        f"Download CSV ({frame.height:,} rows)", frame.write_csv().encode(), file_name=f"{name}.csv",
+        mime="text/csv", key=key, icon=":material/download:",
+    )
+
+
+def table(frame: pl.DataFrame, name: str, key: str, **kwargs: Any) -> None:
+    """A sortable table with its CSV download, or an empty state."""
+    if frame.is_empty():
+        empty("No rows match the filters.")
+        return
+    st.dataframe(frame, key=f"{key}.table", width="stretch", hide_index=True, **kwargs)
+    download(frame, name, key=f"{key}.csv")
+
+
+def empty(message: str = "Nothing matches the current filters.") -> None:
+    st.info(f"{message} Widen the date range or clear a filter in the sidebar.", icon=":material/search_off:")
+
+
+def header(title: str, filters: Filters, caption: str | None = None) -> None:
+    st.title(title)
+    span = f"{filters.start:%b %d, %Y} – {filters.end:%b %d, %Y}"
+    st.caption(f"{span} · {caption}" if caption else span)
+
+
+def narrowed(filters: Filters, **selected: list[Any]) -> Filters:
+    """The filters narrowed by chart clicks (e.g. channels=['referral']); unchanged when nothing is clicked."""
+    changes = {k: tuple(v) for k, v in selected.items() if v}
+    return filters.with_(**changes) if changes else filters

@@ -1,0 +1,34 @@
+"""Admin: users and roles, the store, scheduled jobs and the audit trail."""
+
+import streamlit as st
+
+from flashdash import admin
+from flashdash.ui import components as ui
+from flashdash.ui import roadmap
+from flashdash.ui.auth import guard
+from flashdash.ui.store import cached, page_errors
+
+actor = guard("admin")
+with page_errors():
+    st.title("Admin")
+    data = cached(admin.overview, actor)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Users", f"{data['users'].height:,}", border=True)
+    c2.metric("Store size", f"{data['size_mb']:,.1f} MB", border=True, help=data["path"])
+    c3.metric("Schema version", data["schema_version"], border=True)
+    users, store_tab, jobs, audit = st.tabs(["Users", "Store", "Jobs", "Audit trail"])
+    with users:
+        ui.table(data["users"], "users", key="admin.users")
+        roadmap.note("User management", "Users are created with `python -m flashdash init` and demo mode.",
+                     ["create, disable, reset and change role here", "lockout and session expiry"])
+    with store_tab:
+        st.caption(f"{data['path']} · data version {data['data_version']}")
+        ui.table(data["tables"], "store_tables", key="admin.tables")
+    with jobs:
+        if data["jobs"].is_empty():
+            st.info("No scheduled job has run yet. `make run` starts the scheduler; "
+                    "`python -m jobs run retrain_conversion` runs one now.")
+        else:
+            ui.table(data["jobs"], "job_runs", key="admin.jobs")
+    with audit:
+        ui.table(data["audit"], "audit_log", key="admin.audit")

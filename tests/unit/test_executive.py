@@ -1,0 +1,39 @@
+import polars as pl
+
+from flashdash.executive import KPIS, format_value, pct_change, sentences
+
+
+def _kpis(current, previous):
+    return pl.DataFrame({"key": [k.key for k in KPIS], "label": [k.label for k in KPIS],
+                         "current": current, "previous": previous})
+
+
+def test_pct_change_is_undefined_without_a_base():
+    assert pct_change(10, 0) is None and pct_change(None, 5) is None
+    assert pct_change(12, 10) == 0.2
+
+
+def test_money_and_rates_read_as_people_write_them():
+    assert format_value(2_500_000, "money") == "$2.50M"
+    assert format_value(45_000, "money") == "$45.0k"
+    assert format_value(0.1234, "pct") == "12.3%"
+    assert format_value(None, "count") == "–"
+
+
+def test_sentences_lead_with_the_biggest_move_and_name_its_drivers():
+    kpis = _kpis([200.0, 0.1, 1e6, 5e5, 3.0, 100.0], [100.0, 0.1, 1e6, 5e5, 3.0, 100.0])
+    leads_by = pl.DataFrame({"dimension": ["channel", "channel", "team"], "segment": ["referral", "social", "West"],
+                             "current": [150.0, 50.0, 200.0], "previous": [60.0, 40.0, 100.0],
+                             "change": [90.0, 10.0, 100.0]})
+    won_by = leads_by.clear()
+    out = sentences(kpis, leads_by, won_by)
+    assert out[0].startswith("**New submissions** rose 100%")
+    assert "referral channel (+90)" in out[0] and "West team (+100)" in out[0]
+
+
+def test_a_slower_response_is_flagged_as_bad_news():
+    kpis = _kpis([100.0, 0.1, 1e6, 5e5, 6.0, 100.0], [100.0, 0.1, 1e6, 5e5, 3.0, 100.0])
+    empty = pl.DataFrame(schema={"dimension": pl.String, "segment": pl.String, "current": pl.Float64,
+                                 "previous": pl.Float64, "change": pl.Float64})
+    out = sentences(kpis, empty, empty)
+    assert "Median first response" in out[0] and "⚠" in out[0]
