@@ -34,7 +34,8 @@ def apply(con: duckdb.DuckDBPyConnection, now: datetime) -> list[int]:
         con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, description, now])
         applied.append(version)
     digest = macros_digest()
-    row = con.execute("SELECT value FROM settings WHERE key = 'macros_digest'").fetchone()
+    rows = con.execute("SELECT value FROM settings WHERE key = 'macros_digest'").fetchall()
+    row = rows[0] if rows else None
     if row is None or row[0] != digest:
         con.execute((SQL_DIR / "macros.sql").read_text())
         con.execute(

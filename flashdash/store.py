@@ -223,9 +223,9 @@ class Store:
             with self.read() as c:
                 return self.scalar(name, c, **params)
         t0 = time.perf_counter()
-        row = con.execute(sql(name), bind(name, params)).fetchone()
+        rows = con.execute(sql(name), bind(name, params)).fetchall()  # finish the result before the next statement
         QUERY_LOG.append(QueryTiming(name, time.perf_counter() - t0))
-        return row[0] if row else None
+        return rows[0][0] if rows else None
 
     def run(self, name: str, con: duckdb.DuckDBPyConnection, **params: Any) -> None:
         t0 = time.perf_counter()
@@ -265,10 +265,10 @@ class Store:
         if table not in SQLModel.metadata.tables:
             raise ValueError(f"unknown table {table!r}")
         seq = f"{table}_id_seq"  # identifiers cannot be bound as parameters; table is checked above
-        (max_id,) = con.execute(f'SELECT coalesce(max(id), 0) FROM "{table}"').fetchone()  # noqa: S608
-        (cur,) = con.execute(
+        ((max_id,),) = con.execute(f'SELECT coalesce(max(id), 0) FROM "{table}"').fetchall()  # noqa: S608
+        ((cur,),) = con.execute(
             "SELECT coalesce(last_value, start_value - 1) FROM duckdb_sequences() WHERE sequence_name = ?", [seq]
-        ).fetchone()
+        ).fetchall()
         if max_id > cur:
             con.execute(f"SELECT nextval('{seq}') FROM range(?)", [max_id - cur]).fetchall()  # noqa: S608
 

@@ -69,16 +69,16 @@ def create_user(
     check_password(password, username)
     hashed = hash_password(password)
     with store.write() as con:
-        if con.execute("SELECT count(*) FROM users WHERE username = ?", [username]).fetchone()[0]:
+        if con.execute("SELECT count(*) FROM users WHERE username = ?", [username]).fetchall()[0][0]:
             raise UserError(f"The username {username!r} is taken.")
-        if rep_id is not None and not con.execute("SELECT count(*) FROM reps WHERE id = ?", [rep_id]).fetchone()[0]:
+        if rep_id is not None and not con.execute("SELECT count(*) FROM reps WHERE id = ?", [rep_id]).fetchall()[0][0]:
             raise UserError(f"There is no rep with id {rep_id}.")
         (uid,) = con.execute(
             "INSERT INTO users (id, username, name, email, password_hash, role, rep_id, active, "
             "must_change_password, created_at) VALUES (nextval('users_id_seq'), ?, ?, ?, ?, ?, ?, true, ?, ?) "
             "RETURNING id",
             [username, name.strip(), email, hashed, role, rep_id, must_change_password, now],
-        ).fetchone()
+        ).fetchall()[0]
         audit.record(con, actor, "create", "user", uid, now,
                      after={"username": username, "name": name, "role": role, "rep_id": rep_id})
     return uid

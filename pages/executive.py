@@ -14,7 +14,7 @@ with page_errors():
     ui.header("Executive summary", filters, "compared with the period of equal length before")
     data = cached(executive.summary, actor, filters)
     kpis, trend = data["kpis"], data["trend"]
-    if kpis.filter(kpis["key"] == "submissions")["current"][0] == 0 and trend.is_empty():
+    if not (kpis["current"].fill_null(0) != 0).any():
         ui.empty("No submissions in this period.")
         st.stop()
 

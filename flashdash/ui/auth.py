@@ -73,7 +73,10 @@ def _login_form(authenticator: stauth.Authenticate) -> None:
         st.error(f"Sign-in refused: {exc}.")
     status = st.session_state.get("authentication_status")
     if status is True:
-        st.rerun()  # login() does not rerun by itself
+        # login() does not rerun by itself, and a rerun in this same run would drop the cookie it
+        # just asked the browser to store: store it again on the next (signed-in) run instead.
+        st.session_state["flash.set_cookie"] = True
+        st.rerun()
     if status is False:
         st.error("Username or password is incorrect.")
 
@@ -101,9 +104,11 @@ def login_page() -> None:
 
 def _sidebar_user(actor: Actor) -> None:
     authenticator = _authenticator(current_store())
+    if st.session_state.pop("flash.set_cookie", False):
+        authenticator.cookie_controller.set_cookie()
     with st.sidebar:
         st.markdown(f"**{actor.name}** · {actor.role}")
-        authenticator.logout("Log out", location="sidebar", key="logout", callback=_on_logout)
+        authenticator.logout("Log out", location="sidebar", key="w.logout", callback=_on_logout)
     if not st.session_state.get("authentication_status"):
         st.rerun()
 
