@@ -3,8 +3,8 @@
 -- name: pred_lead_features
 -- One row per lead in scope with the features known early in its life, and when (if ever) it was won.
 -- Training and scoring both read this query, so the model sees the same features in both.
--- Activity counts cover the first 7 days after submission only: later activity is a symptom of the
--- outcome (a won deal has meetings), not an early sign of it.
+-- Activity counts and the first response cover the first 7 days after submission only: later activity is
+-- a symptom of the outcome (a won deal has meetings), not an early sign of it.
 WITH l AS (
     SELECT *
     FROM scoped_leads($scope_all, $scope_reps, $d0, $d1, $teams, $regions, $reps, $verticals, $channels)
@@ -20,6 +20,11 @@ acts AS (
     JOIN l ON l.id = a.lead_id
     WHERE a.occurred_at >= l.submitted_at AND a.occurred_at < l.submitted_at + INTERVAL 7 DAY
     GROUP BY a.lead_id
+),
+resp AS (
+    -- The first response as known a week after submission: a later one counts as none, like the activities.
+    SELECT id, date_diff('minute', submitted_at, first_response_at) / 60.0 AS response_hours
+    FROM l WHERE first_response_at < submitted_at + INTERVAL 7 DAY
 ),
 wins AS (
     -- The earliest sign of a win: a stage change to won, the lead's own status, or a won opportunity.
@@ -45,15 +50,16 @@ SELECT l.id, l.merchant_name, l.contact_name, l.email, l.owner_id, rep.name AS o
        (coalesce(l.campaign, '') <> '')::DOUBLE AS has_campaign,
        ln(1 + greatest(l.monthly_volume, 0)) AS log_volume,
        l.monthly_volume,
-       date_diff('minute', l.submitted_at, l.first_response_at) / 60.0 AS response_hours,
-       ln(1 + greatest(date_diff('minute', l.submitted_at, l.first_response_at) / 60.0, 0)) AS log_response_hours,
-       (l.first_response_at IS NULL)::DOUBLE AS response_missing,
+       r.response_hours,
+       ln(1 + greatest(r.response_hours, 0)) AS log_response_hours,
+       (r.response_hours IS NULL)::DOUBLE AS response_missing,
        coalesce(a.calls_7d, 0)::DOUBLE AS calls_7d,
        coalesce(a.emails_7d, 0)::DOUBLE AS emails_7d,
        coalesce(a.meetings_7d, 0)::DOUBLE AS meetings_7d,
        coalesce(a.demos_7d, 0)::DOUBLE AS demos_7d
 FROM l
 LEFT JOIN acts a ON a.lead_id = l.id
+LEFT JOIN resp r ON r.id = l.id
 LEFT JOIN wins w ON w.lead_id = l.id
 LEFT JOIN regions g ON g.id = l.region_id
 LEFT JOIN reps rep ON rep.id = l.owner_id
@@ -64,4 +70,5 @@ INSERT INTO model_cards (id, model, trained_at, card)
 VALUES (nextval('model_cards_id_seq'), $model, $trained_at, $card);
 
 -- name: pred_latest_card
-SELECT id, card FROM model_cards WHERE model = $model ORDER BY trained_at DESC, id DESC LIMIT 1;
+-- The last one written: the model file on disk belongs to it (even if a pinned clock wrote an earlier trained_at).
+SELECT id, card FROM model_cards WHERE model = $model ORDER BY id DESC LIMIT 1;

@@ -1,0 +1,85 @@
+"""Predictive foundation: the conversion model's card beside its scores of the open leads."""
+
+import polars as pl
+import streamlit as st
+
+from flashdash import charts, predictive
+from flashdash.ui import components as ui
+from flashdash.ui.auth import guard
+from flashdash.ui.filters import sidebar_filters
+from flashdash.ui.store import cached, page_errors
+
+actor = guard("predictive")
+with page_errors():
+    filters = sidebar_filters(actor)
+    ui.header("Predictive foundation", filters, "open leads submitted in the period, scored for conversion")
+    status = cached(predictive.model_status)
+    card, fallback = status["card"], status["fallback"]
+
+    if card is None:
+        st.info("No conversion model has been trained yet, so open leads are scored with the baseline rule "
+                f"({predictive.BASELINE_RULE}). An admin trains it with `python -m flashdash train`.",
+                icon=":material/model_training:")
+    elif fallback:
+        st.warning(f"{fallback} Scores below come from the baseline rule ({predictive.BASELINE_RULE}), "
+                   "not the model.", icon=":material/warning:")
+
+    if card is not None:
+        st.subheader("Model card")
+        st.caption(f"{card['algorithm']} · label: {card['label']} · trained "
+                   f"{card['trained_at'][:16].replace('T', ' ')} · tested out of time on the latest 25% of leads")
+        if card["status"] == "ok":
+            m, b = card["metrics"], card["baseline_metrics"]
+            c1, c2, c3 = st.columns(3)
+            c1.metric("AUC (higher is better)", f"{m['auc']:.3f}", delta=f"{m['auc'] - b['auc']:+.3f} vs baseline",
+                      help=f"Baseline AUC {b['auc']:.3f}: {predictive.BASELINE_RULE}.", border=True)
+            c2.metric("Brier score (lower is better)", f"{m['brier']:.4f}",
+                      delta=f"{m['brier'] - b['brier']:+.4f} vs baseline", delta_color="inverse",
+                      help=f"Baseline Brier {b['brier']:.4f}.", border=True)
+            c3.metric("Calibration error (ECE)", f"{m['ece']:.4f}", delta=f"{m['ece'] - b['ece']:+.4f} vs baseline",
+                      delta_color="inverse", help=f"Baseline ECE {b['ece']:.4f}; 10 equal-width bins.", border=True)
+        spans = ("train", "test") if card["status"] == "ok" else ("labelled",)
+        for col, name in zip(st.columns(len(spans)), spans, strict=True):
+            span = card[name]
+            col.markdown(f"**{name.capitalize()}**: {span['n']:,} leads"
+                         + (f", {span['start'][:10]} – {span['end'][:10]}, {span['positive_rate']:.1%} won"
+                            if span["n"] else ""))
+
+    if card is not None and card["status"] == "ok":
+        left, right = st.columns(2)
+        with left:
+            st.altair_chart(charts.calibration(pl.DataFrame(card["calibration"]["model"]),
+                                               title="Calibration on the test period"),
+                            width="stretch", key="pred.calibration")
+        with right:
+            lift = pl.DataFrame(card["lift"]["model"]).with_columns(
+                decile=pl.col("decile").cast(pl.String).str.zfill(2))
+            ui.chart(charts.bar_select(lift, "decile", "lift", param="pred_decile", horizontal=False,
+                                       sort="ascending", title="Lift by decile (01 = highest scores)",
+                                       value_title="Win rate ÷ average", fmt=".1f"), key="pred.lift")
+        ui.chart(charts.bar_select(pl.DataFrame(card["importance"]), "label", "importance", param="pred_feature",
+                                   title="What the model leans on (mean |contribution| to log-odds)",
+                                   value_title="Mean |contribution|", fmt=".2f"), key="pred.importance")
+        with st.expander("Model and baseline, bin by bin"):
+            ui.table(pl.DataFrame(card["lift"]["model"]), "conversion_lift_model", key="pred.lift_model")
+            ui.table(pl.DataFrame(card["lift"]["baseline"]), "conversion_lift_baseline", key="pred.lift_baseline")
+            ui.table(pl.DataFrame(card["calibration"]["baseline"]), "conversion_calibration_baseline",
+                     key="pred.cal_baseline")
+
+    st.subheader("Open leads")
+    scored = cached(predictive.scores, actor, filters)
+    if scored.is_empty():
+        ui.empty("No open leads match the filters.")
+        st.stop()
+    by = scored["scored_by"][0]
+    if by == "none":
+        st.info("There is no labelled history yet, so these leads carry no probability.")
+    else:
+        st.altair_chart(charts.histogram(scored.drop_nulls("probability"), "probability",
+                                         title=f"Scores of {scored.height:,} open leads ({by})"),
+                        width="stretch", key="pred.distribution")
+    st.caption("Bands compare a lead's probability with the base rate: high is at least 1.5×, low under two-thirds. "
+               "Leads younger than a week have not yet had their first week of activity, so their scores may rise.")
+    ui.table(scored, "open_lead_scores", key="pred.scores",
+             column_config={"probability": st.column_config.ProgressColumn("probability", format="percent",
+                                                                           min_value=0.0, max_value=1.0)})
