@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 import duckdb
 import numpy as np
@@ -34,6 +33,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Scale:
+    """How big a demo org is; the other tables' sizes follow from the leads (see the module docstring)."""
+
     name: str
     teams: int
     reps_per_team: int  # sellers per team, besides its manager
@@ -215,14 +216,15 @@ UNTOUCHED_P = (0.05, 0.025, 0.01)  # leads nobody ever responds to
 # for mql, sql, opportunity, won; `shift` is calibrated to the target win rate.
 STAGE_BASE = np.array([1.2, 0.2, 0.4, -0.4])
 STAGE_WEIGHT = np.array([0.6, 0.6, 0.6, 0.8])
-STAGE_ENGAGE = np.array([0.0, 0.0, 0.25, 0.9])
+STAGE_ENGAGE = np.array([0.0, 0.0, 0.3, 1.2])
 DUPLICATE_CAUGHT_P = 0.6
 
 # Expected activities by the furthest stage a lead reaches (new, mql, sql, opportunity), before calibration.
 CALLS_BY_STAGE = np.array([1.5, 3.0, 5.0, 7.0])
 EMAILS_BY_STAGE = np.array([1.2, 2.5, 4.0, 6.0])
-MEETINGS_BY_STAGE = np.array([0.0, 0.2, 1.0, 2.0])
-DEMOS_BY_STAGE = np.array([0.0, 0.1, 0.6, 1.5])
+MEETINGS_BY_STAGE = np.array([0.0, 0.2, 0.8, 1.4])
+DEMOS_BY_STAGE = np.array([0.0, 0.1, 0.5, 1.1])
+ENGAGED_MEETINGS = 0.8  # meetings and demos scale with exp(ENGAGED_MEETINGS * engagement)
 
 ACTIVITY_TYPES = ("call", "email", "meeting", "demo")
 # (type, outcome, notes); None among the notes leaves the note empty
@@ -488,7 +490,7 @@ def _org(rng: np.random.Generator, scale: Scale, today: int) -> _Org:
         "email": emails,
         "title": np.where(is_manager, "manager", "rep"),
         "team_id": pl.Series(rep_team + 1, dtype=pl.Int32),
-        "manager_id": pl.Series(np.where(is_manager, None, manager_idx + 1), dtype=pl.Int32),
+        "manager_id": _null_unless(pl.Series(manager_idx + 1, dtype=pl.Int32), ~is_manager),
         "region_id": pl.Series(team_region[rep_team] + 1, dtype=pl.Int32),
         "verticals": pl.Series([None if m else s for m, s in zip(is_manager, skills, strict=True)],
                                dtype=pl.String),
@@ -526,7 +528,7 @@ def _org(rng: np.random.Generator, scale: Scale, today: int) -> _Org:
     )
 
 
-def acting_rep(org: _Org, owner: np.ndarray, day: np.ndarray) -> np.ndarray:
+def _acting_rep(org: _Org, owner: np.ndarray, day: np.ndarray) -> np.ndarray:
     """Whoever works an owner's lead on a day: the owner, or their manager once the owner has left."""
     return np.where(org.rep_depart[owner] <= day, org.rep_manager[owner], owner)
 
@@ -615,6 +617,7 @@ def _leads(rng: np.random.Generator, scale: Scale, org: _Org, now_s: int) -> _Le
     dup = {k: v[orig].copy() for k, v in a.items()}
     m = len(orig)
     dup["ts"] = np.minimum(dup["ts"] + rng.integers(HOUR, 10 * DAY, m), now_s - 1)
+    # half come back the same way, the others by searching (organic_search) or typing the address (direct_traffic)
     dup["channel"] = np.where(rng.random(m) < 0.5, dup["channel"], np.where(rng.random(m) < 0.5, 0, 3))
     dup["campaign"] = pick_within(rng, np.array([len(c) for c in CAMPAIGNS]), dup["channel"])
     dup["landing"] = pick_within(rng, np.array([len(p) for p in LANDING_PAGES]), dup["channel"])
@@ -742,6 +745,7 @@ NEW, MQL, SQL, OPPORTUNITY, WON, LOST, DISQUALIFIED = range(7)
 @dataclass
 class _Funnel:
     touched: np.ndarray  # someone responded, at some time (maybe after now)
+    caught: np.ndarray  # a second submission that the rep disqualified as a duplicate
     response: np.ndarray  # first response time, seconds
     reached: np.ndarray  # furthest stage the lead's path reaches: NEW..OPPORTUNITY
     terminal: np.ndarray  # WON, LOST, DISQUALIFIED, or NEW for paths that stay open
@@ -751,7 +755,6 @@ class _Funnel:
     reason: np.ndarray  # terminal reason index into `_reasons()`
     status: np.ndarray  # at now
     status_t: np.ndarray
-    end: np.ndarray  # when work on the lead stops: the terminal time, else now
 
 
 def _reasons() -> list[str]:
@@ -786,8 +789,7 @@ def _funnel(rng: np.random.Generator, leads: _Leads, org: _Org, now_s: int) -> _
     # mql, sql, opportunity reached while the stages pass in a row; the fourth "pass" is the win
     run = np.cumprod(passes[:, :3], axis=1).sum(axis=1)
     auto_mql = passes[:, 0] & (il >= 1) & (rng.random(n) < 0.7)  # warm/hot forms qualify by rule
-    reached = np.where(workable, run, np.where(touched & auto_mql, MQL, NEW))
-    reached = np.where(~touched, np.where(auto_mql, MQL, NEW), reached)
+    reached = np.where(workable, run, np.where(auto_mql, MQL, NEW))
     terminal = np.where(
         ~workable, np.where(caught, DISQUALIFIED, NEW),
         np.where(run == 3, np.where(passes[:, 3], WON, LOST), DISQUALIFIED),
@@ -815,15 +817,13 @@ def _funnel(rng: np.random.Generator, leads: _Leads, org: _Org, now_s: int) -> _
     # The lead's state now: the last transition that has happened.
     status = np.full(n, NEW)
     status_t = leads.ts.copy()
-    for j, (code, t) in enumerate(_transitions(reached, terminal, stage_t)):
+    for code, t in _transitions(reached, terminal, stage_t):
         done = (code >= 0) & (t <= now_s)
         status = np.where(done, code, status)
         status_t = np.where(done, t, status_t)
-        del j
     return _Funnel(
-        touched=touched, response=response, reached=reached, terminal=terminal, stage_t=stage_t,
+        touched=touched, caught=caught, response=response, reached=reached, terminal=terminal, stage_t=stage_t,
         auto_mql=auto_mql, engagement=engagement, reason=reason, status=status, status_t=status_t,
-        end=np.minimum(t_end, now_s),
     )
 
 
@@ -834,50 +834,48 @@ def _transitions(reached: np.ndarray, terminal: np.ndarray, stage_t: np.ndarray)
         is_stage = j <= reached
         is_terminal = (j == reached + 1) & has_terminal
         code = np.where(is_stage, j, np.where(is_terminal, terminal, -1))
-        t = np.where(is_stage, stage_t[:, min(j, 3) - 1] if j <= 3 else NEVER, stage_t[:, 3])
-        yield code, t
+        yield code, np.where(is_stage, stage_t[:, min(j, 3) - 1], stage_t[:, 3])
 
 
 def _stage_changes(leads: _Leads, f: _Funnel, org: _Org, now_s: int) -> pl.DataFrame:
-    parts = [pl.DataFrame({
-        "lead_id": pl.Series(np.arange(1, leads.n + 1), dtype=pl.Int32),
-        "from_status": pl.Series([None] * leads.n, dtype=pl.String),
-        "to_status": pl.Series(["new"] * leads.n, dtype=pl.String),
-        "changed_at": _datetimes(leads.ts),
-        "actor": pl.Series(["system"] * leads.n, dtype=pl.String),
-        "reason": pl.Series([STAGE_REASONS[0]] * leads.n, dtype=pl.String),
-        "_t": leads.ts,
-        "_j": np.zeros(leads.n, dtype=np.int64),
-    })]
-    rep_names = pl.Series(org.rep_names, dtype=pl.String)
-    reasons = [*STAGE_REASONS, *_reasons()]
-    for j, (code, t) in enumerate(_transitions(f.reached, f.terminal, f.stage_t), start=1):
-        rows = np.flatnonzero((code >= 0) & (t <= now_s))
-        c, tt = code[rows], t[rows]
-        frm = np.where(c <= OPPORTUNITY, c - 1, f.reached[rows])
+    """Every lead's history: its creation, then each transition that has happened by now."""
+    n_reps = len(org.rep_names)
+    rule, system = n_reps, n_reps + 1  # actor codes beyond the reps
+    reasons = [*STAGE_REASONS, *_reasons(), AUTO_QUALIFY_REASON]
+    lead, step, frm, to, t, actor, reason = (
+        [np.arange(leads.n)], [np.zeros(leads.n, dtype=np.int64)], [np.full(leads.n, -1)], [np.full(leads.n, NEW)],
+        [leads.ts], [np.full(leads.n, system)], [np.zeros(leads.n, dtype=np.int64)],
+    )
+    for j, (code, tj) in enumerate(_transitions(f.reached, f.terminal, f.stage_t), start=1):
+        rows = np.flatnonzero((code >= 0) & (tj <= now_s))
+        c, tt = code[rows], tj[rows]
         by_rule = (j == 1) & f.auto_mql[rows]
-        actor = rep_names.gather(acting_rep(org, leads.owner[rows], tt // DAY))
-        reason = np.where(c <= WON, np.minimum(c, WON), len(STAGE_REASONS) + f.reason[rows])
-        reason = np.where(by_rule, -1, reason)
-        parts.append(pl.DataFrame({
-            "lead_id": pl.Series(rows + 1, dtype=pl.Int32),
-            "from_status": _strings(LEAD_STATUSES, frm),
-            "to_status": _strings(LEAD_STATUSES, c),
-            "changed_at": _datetimes(tt),
-            "actor": _null_unless(actor, ~by_rule).fill_null("rule:auto-qualify"),
-            "reason": _strings([*reasons, AUTO_QUALIFY_REASON], reason),
-            "_t": tt,
-            "_j": np.full(len(rows), j),
-        }))
-    # ids in the order things happened, like a real event log
-    out = pl.concat(parts).sort(["_t", "lead_id", "_j"]).drop("_t", "_j")
-    return out.with_columns(id=_ids(out.height)).select("id", pl.exclude("id"))
+        lead.append(rows)
+        step.append(np.full(len(rows), j))
+        frm.append(np.where(c <= OPPORTUNITY, c - 1, f.reached[rows]))
+        to.append(c)
+        t.append(tt)
+        actor.append(np.where(by_rule, rule, _acting_rep(org, leads.owner[rows], tt // DAY)))
+        code_reason = np.where(c <= WON, c, len(STAGE_REASONS) + f.reason[rows])
+        reason.append(np.where(by_rule, len(reasons) - 1, code_reason))
+    lead, step, frm, to, t, actor, reason = map(np.concatenate, (lead, step, frm, to, t, actor, reason))
+    # ids in the order things happened, like a real event log; strings are built once, already in order
+    order = np.lexsort((step, lead, t))
+    return pl.DataFrame({
+        "id": _ids(len(order)),
+        "lead_id": pl.Series(lead[order] + 1, dtype=pl.Int32),
+        "from_status": _strings(LEAD_STATUSES, np.maximum(frm[order], 0), frm[order] >= 0),
+        "to_status": _strings(LEAD_STATUSES, to[order]),
+        "changed_at": _datetimes(t[order]),
+        "actor": _strings([*org.rep_names, "rule:auto-qualify", "system"], actor[order]),
+        "reason": _strings(reasons, reason[order]),
+    })
 
 
 # ------------------------------------------------------------------ opportunities and customers
 
 
-def _opportunities(rng: np.random.Generator, leads: _Leads, f: _Funnel, now_s: int) -> tuple[pl.DataFrame, ...]:
+def _opportunities(rng: np.random.Generator, leads: _Leads, f: _Funnel, now_s: int) -> pl.DataFrame:
     created = f.stage_t[:, 2]
     rows = np.flatnonzero((f.reached == OPPORTUNITY) & (created <= now_s))
     rows = rows[np.argsort(created[rows], kind="stable")]
@@ -892,7 +890,7 @@ def _opportunities(rng: np.random.Generator, leads: _Leads, f: _Funnel, now_s: i
     open_stage = np.where(age_days < 7, "discovery", np.where(age_days < 21, "proposal", "negotiation"))
     stage = np.where(closed, np.where(won, "closed_won", "closed_lost"), open_stage)
     expected = (created[rows] + lognormal(rng, (25 + 6 * size) * DAY, 0.3, m).astype(np.int64)) // DAY
-    frame = pl.DataFrame({
+    return pl.DataFrame({
         "id": _ids(m),
         "lead_id": pl.Series(rows + 1, dtype=pl.Int32),
         "owner_id": pl.Series(leads.owner[rows] + 1, dtype=pl.Int32),
@@ -904,7 +902,6 @@ def _opportunities(rng: np.random.Generator, leads: _Leads, f: _Funnel, now_s: i
         "won": _null_unless(pl.Series(won), closed),
         "loss_reason": _strings(_reasons(), np.minimum(f.reason[rows], len(LOSS_REASONS) - 1), closed & ~won),
     })
-    return frame, rows, amount
 
 
 @dataclass
@@ -926,12 +923,14 @@ def _customers(rng: np.random.Generator, leads: _Leads, f: _Funnel, now_s: int) 
     today = now_s // DAY
     won_day = won_t[rows] // DAY
     v = leads.vertical[rows]
+    # small merchants and some verticals churn more; the mean hazard stays at ANNUAL_CHURN
     log_volume = np.log(leads.volume[rows])
-    risk = np.array(VERTICAL_CHURN)[v] - 0.15 * (log_volume - log_volume.mean()) if m else np.zeros(0)
-    hazard = -np.log(1 - ANNUAL_CHURN) / 365 * np.exp(risk) / (np.exp(risk).mean() if m else 1.0)
+    center = float(np.median(log_volume)) if m else 0.0
+    relative = np.exp(np.array(VERTICAL_CHURN)[v] - 0.15 * (log_volume - center))
+    hazard = -np.log(1 - ANNUAL_CHURN) / 365 * relative / (float(relative.mean()) if m else 1.0)
     churn_day = won_day + np.ceil(rng.exponential(1 / hazard, m)).astype(np.int64) + 30
     churn_day = np.where(churn_day <= today, churn_day, NEVER)
-    src = leads.frame[rows]
+    src = leads.frame.select(pl.all().gather(rows))
     frame = pl.DataFrame({
         "id": _ids(m),
         "lead_id": src["id"],
@@ -972,14 +971,14 @@ def _activities(seed: int, chunk: int, lo: int, hi: int, leads: _Leads, f: _Funn
     """The activities of leads lo..hi-1 (lead indices), one chunk."""
     rng = _rng(seed, 6, chunk)
     idx = np.arange(lo, hi)
-    workable = f.touched[idx] & ((f.terminal[idx] != DISQUALIFIED) | (f.reason[idx] != len(_reasons()) - 1))
+    workable = f.touched[idx] & ~f.caught[idx]  # a caught duplicate gets its first response only
     k = f.reached[idx]
     e = f.engagement[idx]
     lam = np.stack([
         CALLS_BY_STAGE[k] * calls_scale,
         EMAILS_BY_STAGE[k] * calls_scale,
-        MEETINGS_BY_STAGE[k] * np.exp(0.6 * e),
-        DEMOS_BY_STAGE[k] * np.exp(0.6 * e),
+        MEETINGS_BY_STAGE[k] * np.exp(ENGAGED_MEETINGS * e),
+        DEMOS_BY_STAGE[k] * np.exp(ENGAGED_MEETINGS * e),
     ], axis=1) * workable[:, None]
     counts = rng.poisson(lam)
     touch = f.touched[idx]
@@ -1039,9 +1038,13 @@ def _activities(seed: int, chunk: int, lo: int, hi: int, leads: _Leads, f: _Funn
     # a teammate covers some of the work; anyone who has left hands it to the manager
     team = org.rep_team[owner]
     mate = org.members_start[team] + (rng.random(n) * org.members_count[team]).astype(np.int64)
-    rep = np.where(rng.random(n) < 0.08, mate, owner)
     tday = t // DAY
-    rep = np.where((org.rep_depart[rep] <= tday) | (org.rep_start[rep] > tday), org.rep_manager[owner], rep)
+
+    def employed(r: np.ndarray) -> np.ndarray:
+        return (org.rep_start[r] <= tday) & (tday < org.rep_depart[r])
+
+    rep = np.where((rng.random(n) < 0.08) & employed(mate), mate, owner)
+    rep = np.where(employed(rep), rep, org.rep_manager[owner])
 
     frame = pl.DataFrame({
         "lead_id": pl.Series(lead + 1, dtype=pl.Int32),
@@ -1060,9 +1063,10 @@ def _activities(seed: int, chunk: int, lo: int, hi: int, leads: _Leads, f: _Funn
 
 def _activity_scale(f: _Funnel, leads: _Leads) -> float:
     """Calls and emails are scaled so that leads average about TARGET_ACTIVITIES_PER_LEAD activities."""
-    workable = f.touched & ((f.terminal != DISQUALIFIED) | (f.reason != len(_reasons()) - 1))
+    workable = f.touched & ~f.caught
     k = f.reached
-    meetings = (MEETINGS_BY_STAGE[k] + DEMOS_BY_STAGE[k]) * np.exp(0.18)  # E[exp(0.6 e)] = exp(0.18)
+    # engagement is standard normal, so E[exp(a e)] = exp(a^2 / 2)
+    meetings = (MEETINGS_BY_STAGE[k] + DEMOS_BY_STAGE[k]) * np.exp(ENGAGED_MEETINGS**2 / 2)
     touches = (CALLS_BY_STAGE[k] + EMAILS_BY_STAGE[k]) * workable
     wanted = TARGET_ACTIVITIES_PER_LEAD * leads.n - f.touched.sum() - (meetings * workable).sum()
     return float(max(wanted, 0) / max(touches.sum(), 1))
@@ -1101,10 +1105,11 @@ def _usage(seed: int, chunk: int, c: _Customers, lo: int, hi: int, now_s: int) -
 
 
 def _usage_chunks(c: _Customers, today: int, rows_per_chunk: int) -> list[tuple[int, int]]:
+    """Customer ranges (lo, hi) of about `rows_per_chunk` usage rows each."""
     first = np.maximum(c.won_day, today - USAGE_DAYS)
     rows = np.maximum(np.minimum(c.churn_day, today) - first, 0)
-    bounds = np.searchsorted(np.cumsum(rows), np.arange(rows_per_chunk, rows.sum(), rows_per_chunk))
-    edges = [0, *sorted(set(int(b) + 1 for b in bounds) - {0}), len(rows)]
+    chunk_of = np.cumsum(rows) // rows_per_chunk
+    edges = [0, *(np.flatnonzero(np.diff(chunk_of)) + 1).tolist(), len(rows)]
     return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
@@ -1143,7 +1148,7 @@ def generate(store: Store, scale: str = "S", seed: int = 42, now: datetime | Non
     now_s = to_seconds(now)
     today = now_s // DAY
     clock = time.perf_counter()
-    store.ensure_schema(now)
+    store.ensure_schema()
 
     org = _org(_rng(seed, 1), sc, today)
     leads = _leads(_rng(seed, 2), sc, org, now_s)
@@ -1155,7 +1160,7 @@ def generate(store: Store, scale: str = "S", seed: int = 42, now: datetime | Non
     )
     leads.frame = lead_frame
     changes = _stage_changes(leads, funnel, org, now_s)
-    opps, _, _ = _opportunities(_rng(seed, 4), leads, funnel, now_s)
+    opps = _opportunities(_rng(seed, 4), leads, funnel, now_s)
     customers = _customers(_rng(seed, 5), leads, funnel, now_s)
     reps = _with_quotas(org.frames["reps"], _rng(seed, 8), org, opps, now)
     log.info("demo %s: org, leads and funnel built in %.1f s", scale, time.perf_counter() - clock)
@@ -1175,6 +1180,9 @@ def generate(store: Store, scale: str = "S", seed: int = 42, now: datetime | Non
         for table, frame in frames.items():
             _insert(con, table, frame)
             counts[table] = frame.height
+        # at L these frames are a few hundred MB that the activities and usage chunks can use instead
+        del frames, lead_frame, changes, opps
+        leads.frame = customers.frame = pl.DataFrame()
 
         scale_factor = _activity_scale(funnel, leads)
         next_id = 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, DateTime, Integer, Sequence
+from sqlalchemy import Column, DateTime, Double, Integer, Sequence, text
 from sqlmodel import Field, SQLModel
 
 # Vocabularies shared by the generator, validation and the pages.
@@ -29,7 +29,13 @@ def _ts(**kw):
 
 
 def _pk(seq: str) -> Column:
-    return Column(Integer, Sequence(seq), primary_key=True)
+    # The server default lets raw-SQL inserts (bulk loads, jobs) draw ids without naming the sequence.
+    return Column(Integer, Sequence(seq), primary_key=True, server_default=text(f"nextval('{seq}')"))
+
+
+def _money(**kw):
+    # FLOAT is 32-bit in DuckDB: too few digits for money.
+    return Field(sa_type=Double, **kw)
 
 
 class Region(SQLModel, table=True):
@@ -76,7 +82,7 @@ class Rep(SQLModel, table=True):
     region_id: int | None = Field(default=None)
     verticals: str | None = None  # comma-separated skills
     languages: str | None = None
-    monthly_quota: float = 0.0  # won revenue per month
+    monthly_quota: float = _money(default=0.0)  # won revenue per month
     start_date: date | None = None
     active: bool = True
 
@@ -93,7 +99,7 @@ class Lead(SQLModel, table=True):
     phone: str | None = None
     vertical: str | None = None
     company_size: str | None = None
-    monthly_volume: float | None = None  # estimated monthly payment volume
+    monthly_volume: float | None = _money(default=None)  # estimated monthly payment volume
     city: str | None = None
     region_id: int | None = Field(default=None)
     channel: str | None = None
@@ -135,7 +141,7 @@ class Opportunity(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=_pk("opportunities_id_seq"))
     lead_id: int = Field()
     owner_id: int | None = Field(default=None)
-    amount: float  # expected annual revenue
+    amount: float = _money()  # expected annual revenue
     stage: str
     created_at: datetime = _ts()
     expected_close: date | None = None
@@ -161,7 +167,7 @@ class CustomerUsage(SQLModel, table=True):
     customer_id: int = Field(primary_key=True)
     day: date = Field(primary_key=True)
     payment_count: int
-    payment_volume: float
+    payment_volume: float = _money()
 
 
 class User(SQLModel, table=True):
