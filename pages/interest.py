@@ -1,0 +1,65 @@
+"""Interest levels: how the period's leads split into cold, warm and hot, and how each level converts."""
+
+import streamlit as st
+
+from flashdash import interest
+from flashdash.executive import format_value
+from flashdash.ui import components as ui
+from flashdash.ui.auth import guard
+from flashdash.ui.filters import sidebar_filters
+from flashdash.ui.store import cached, page_errors
+
+actor = guard("interest")
+with page_errors():
+    filters = sidebar_filters(actor)
+    ui.header("Interest levels", filters, "leads submitted in the period, by the interest level on their form")
+    data = cached(interest.overview, actor, filters)
+    if data["leads"] == 0:
+        ui.empty("No leads in this period.")
+        st.stop()
+
+    share = data["level_share"]
+    cols = st.columns(4)
+    cols[0].metric("Leads", format_value(data["leads"], "count"), border=True)
+    cols[1].metric("Hot", format_value(share.get("hot"), "pct"), border=True, help="Share of the period's leads.")
+    cols[2].metric("Unknown level", format_value(share.get("unknown"), "pct"), border=True,
+                   help="Share of leads whose form left the interest level empty.")
+    cols[3].metric("Won so far", format_value(data["won_share"], "pct"), border=True,
+                   help="Share of the period's leads won so far; recent leads are still maturing.")
+
+    st.subheader("Where the interest comes from")
+    picked: list[str] = []
+    tabs = st.tabs([f"By {label.lower()}" for label in interest.DIMENSIONS.values()])
+    for tab, (dim, label) in zip(tabs, interest.DIMENSIONS.items(), strict=True):
+        with tab:
+            picked += ui.chart(
+                interest.share_chart(data["distribution"], dim, param=f"level_{dim}",
+                                     title=f"Interest level by {label.lower()} (click a level to filter)"),
+                key=f"interest.by.{dim}", select=f"level_{dim}", field="level")
+    view = interest.focus(data, picked)
+    levels = ", ".join(view["levels"])
+    if view["levels"]:
+        st.info(f"Showing only {levels} leads below. Click the segment again to clear.",
+                icon=":material/filter_alt:")
+
+    st.subheader("Over time")
+    ui.chart(interest.trend_chart(
+        view["trend"], data["bucket"], normalize=view["normalize"],
+        title=f"Share of leads by interest level, per {data['bucket']}" if view["normalize"]
+        else f"{levels.capitalize()} leads per {data['bucket']}"), key="interest.trend")
+
+    st.subheader("Conversion by interest level")
+    left, right = st.columns(2)
+    with left:
+        ui.chart(interest.conversion_chart(view["by_level"], "level", by_level=True, sort=list(interest.LEVELS),
+                                           title="Won so far, by interest level"), key="interest.conv.level")
+    with right:
+        ui.chart(interest.conversion_chart(view["by_channel"], "channel",
+                                           title=f"Won so far, by channel ({levels or 'all levels'})"),
+                 key="interest.conv.channel")
+    st.caption(interest.maturity_note(data["open_share"], data["median_days_to_win"], data["won_leads_past_year"]))
+
+    with st.expander("The figures as tables"):
+        ui.table(interest.conversion_table(view["by_level"]), "interest_conversion", key="interest.conv.table")
+        ui.table(data["distribution"].select("dimension", "segment", "level", "leads", "share"),
+                 "interest_distribution", key="interest.dist.table")
