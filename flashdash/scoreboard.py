@@ -1,0 +1,154 @@
+"""The rep scoreboard: reps ranked on leads, activities, response time, conversion, revenue and quota.
+
+One SQL aggregate gives every rep's counts for the period (through the scoped macros, so the actor's
+row scope holds); the rates, the ranking and the team roll-up are pure functions on that frame.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+
+from flashdash.access import Actor, mask_pii
+from flashdash.filters import Filters
+from flashdash.store import Store
+
+LEADS_LIMIT = 500
+CHART_TOP = 25  # bars in the ranked chart; the table has every rep
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    fmt: str  # count | money | pct | hours
+    higher_is_better: bool = True
+    help: str = ""
+
+
+METRICS = (
+    Metric("leads", "Leads handled", "count", help="Leads the rep owns that were submitted in the period."),
+    Metric("activities", "Activities logged", "count", help="Calls, emails, meetings and demos logged in the period."),
+    Metric("median_response_hours", "Median first response", "hours", higher_is_better=False,
+           help="Median hours from submission to first response, over the period's leads that got one."),
+    Metric("conversion", "Conversion", "pct",
+           help="The period's leads won so far ÷ the period's leads. Recent leads may still convert."),
+    Metric("won_revenue", "Won revenue", "money", help="Won opportunities the rep owns that closed in the period."),
+    Metric("attainment", "Quota attainment", "pct",
+           help="Won revenue ÷ (monthly quota × months in the period). Managers carry no personal quota."),
+)
+METRIC_BY_KEY = {m.key: m for m in METRICS}
+
+# The columns of the rep and team tables, in the order shown.
+REP_COLUMNS = ("rank", "rep", "team", "title", "active", "leads", "activities", "median_response_hours",
+               "conversion", "won_revenue", "quota_target", "attainment", "won_leads", "won_deals", "rep_id",
+               "team_id")
+TEAM_COLUMNS = ("rank", "team", "reps", "leads", "activities", "median_response_hours", "conversion",
+                "won_revenue", "quota_target", "attainment", "won_leads", "won_deals", "team_id")
+
+
+def months_in_period(start: date, end: date) -> float:
+    """Calendar months covered by the inclusive range; a partly covered month counts its share of days."""
+    if start > end:
+        return 0.0
+    total = 0.0
+    first = date(start.year, start.month, 1)
+    while first <= end:
+        days = calendar.monthrange(first.year, first.month)[1]
+        last = first + timedelta(days=days - 1)
+        total += ((min(end, last) - max(start, first)).days + 1) / days
+        first = last + timedelta(days=1)
+    return total
+
+
+def _ratio(num: str | pl.Expr, den: str | pl.Expr) -> pl.Expr:
+    num = pl.col(num) if isinstance(num, str) else num
+    den = pl.col(den) if isinstance(den, str) else den
+    return pl.when(den > 0).then(num.cast(pl.Float64) / den).otherwise(None)
+
+
+def with_rates(frame: pl.DataFrame, months: float) -> pl.DataFrame:
+    """Add conversion (won leads ÷ leads), the period's quota target and attainment (won revenue ÷ target)."""
+    return frame.with_columns(quota_target=pl.col("monthly_quota").cast(pl.Float64) * months).with_columns(
+        conversion=_ratio("won_leads", "leads"),
+        attainment=_ratio("won_revenue", "quota_target"),
+    )
+
+
+def ranked(frame: pl.DataFrame, metric: str) -> pl.DataFrame:
+    """Best first on `metric` (lowest first where lower is better), ties by name; reps without a value last."""
+    spec = METRIC_BY_KEY[metric]
+    name = "rep" if "rep" in frame.columns else "team"
+    descending = spec.higher_is_better
+    out = frame.sort([metric, name], descending=[descending, False], nulls_last=True)
+    out = out.with_columns(rank=pl.col(metric).rank("min", descending=descending).cast(pl.Int32))
+    return out.select([c for c in (REP_COLUMNS if name == "rep" else TEAM_COLUMNS) if c in out.columns])
+
+
+def label_reps(frame: pl.DataFrame) -> pl.DataFrame:
+    """A unique display name per rep: the name, with the id when two share it, marked when inactive."""
+    dup = pl.col("name").count().over("name") > 1
+    base = pl.when(dup).then(pl.format("{} (#{})", "name", "rep_id")).otherwise(pl.col("name"))
+    return frame.with_columns(
+        rep=pl.when(pl.col("active")).then(base).otherwise(pl.format("{} (inactive)", base)),
+        team=pl.col("team").fill_null("(no team)"),
+    )
+
+
+def team_summary(reps: pl.DataFrame, team_response: pl.DataFrame, months: float) -> pl.DataFrame:
+    """The rep rows rolled up by team: sums of the counts, the team's own median response, its attainment."""
+    sums = reps.group_by("team_id", "team").agg(
+        reps=pl.len().cast(pl.Int64),
+        **{c: pl.col(c).sum() for c in ("leads", "won_leads", "activities", "won_deals", "won_revenue",
+                                        "monthly_quota")},
+    )
+    out = sums.join(team_response, on="team_id", how="left", nulls_equal=True)
+    if "median_response_hours" not in out.columns:
+        out = out.with_columns(median_response_hours=pl.lit(None, pl.Float64))
+    return with_rates(out, months).drop("monthly_quota")
+
+
+def for_team(reps: pl.DataFrame, team_id: int | None) -> pl.DataFrame:
+    """The rep rows of one team (all of them when `team_id` is None)."""
+    if team_id is None:
+        return reps
+    return reps.filter(pl.col("team_id") == team_id)
+
+
+def chart_rows(ranked_reps: pl.DataFrame, metric: str, top: int = CHART_TOP) -> pl.DataFrame:
+    """The best `top` reps of a ranked frame that have a value for `metric` (what the bar chart shows)."""
+    return ranked_reps.filter(pl.col(metric).is_not_null()).head(top)
+
+
+def has_numbers(reps: pl.DataFrame) -> bool:
+    """Whether anything happened in the period (else the page shows its empty state)."""
+    if reps.is_empty():
+        return False
+    totals = reps.select(pl.col("leads", "activities", "won_deals").sum()).row(0)
+    return any(totals)
+
+
+def board(store: Store, actor: Actor, filters: Filters) -> dict[str, Any]:
+    """Every rep in the actor's scope with their figures for the period, and the same rolled up by team."""
+    params = filters.params(actor)
+    months = months_in_period(filters.start, filters.end)
+    with store.read() as con:
+        reps = store.frame("scoreboard_reps", con, **params)
+        team_response = store.frame("scoreboard_team_response", con, **params)
+    reps = with_rates(label_reps(reps), months)
+    teams = team_summary(reps, team_response, months)
+    return {"reps": reps, "teams": teams, "months": months}
+
+
+def rep_leads(store: Store, actor: Actor, filters: Filters, rep_id: int) -> dict[str, Any]:
+    """One rep's leads in the period (newest first, at most LEADS_LIMIT), PII masked per role.
+
+    The scoped macro still applies the actor's scope: asking for a rep outside it returns no rows.
+    """
+    frame = store.frame("scoreboard_rep_leads", **filters.params(actor), rep_id=rep_id, limit=LEADS_LIMIT)
+    total = int(frame["total"][0]) if frame.height else 0
+    return {"leads": mask_pii(frame.drop("total"), actor), "total": total}
