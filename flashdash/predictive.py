@@ -66,17 +66,20 @@ BASELINE_RULE = "conversion rate of the lead's channel in the training period"
 _LOADED: dict[tuple[str, float], tuple[Pipeline, str]] = {}
 
 
-def models_dir() -> Path:
-    """Where model artifacts live: FLASHDASH_MODELS, else models/."""
-    return Path(os.environ.get("FLASHDASH_MODELS") or DEFAULT_MODELS_DIR)
+def models_dir(store: Store | None = None) -> Path:
+    """Where model artifacts live: FLASHDASH_MODELS, else models/<store name>/ (stores never share a model)."""
+    pinned = os.environ.get("FLASHDASH_MODELS")
+    if pinned:
+        return Path(pinned)
+    return Path(DEFAULT_MODELS_DIR) / (store.path.stem if store is not None else "")
 
 
-def model_path() -> Path:
-    return models_dir() / f"{MODEL}.joblib"
+def model_path(store: Store | None = None) -> Path:
+    return models_dir(store) / f"{MODEL}.joblib"
 
 
-def card_path() -> Path:
-    return models_dir() / f"{MODEL}.card.json"
+def card_path(store: Store | None = None) -> Path:
+    return models_dir(store) / f"{MODEL}.card.json"
 
 
 # ---------------------------------------------------------------- metrics (pure)
@@ -399,11 +402,11 @@ def _sha256(path: Path) -> str:
 def save(store: Store, card: dict[str, Any], pipe: Pipeline | None) -> None:
     """Write the pipeline (when fitted) and the card to models_dir(), then the card to model_cards."""
     if pipe is not None:
-        _atomic_write(model_path(), lambda p: joblib.dump(pipe, p))
+        _atomic_write(model_path(store), lambda p: joblib.dump(pipe, p))
         # The card names the artifact's hash: scoring refuses a file that is not this card's model.
-        card["artifact"] = {"file": str(model_path()), "sha256": _sha256(model_path())}
+        card["artifact"] = {"file": str(model_path(store)), "sha256": _sha256(model_path(store))}
     text = json.dumps(card, indent=2, default=str)
-    _atomic_write(card_path(), lambda p: p.write_text(text))
+    _atomic_write(card_path(store), lambda p: p.write_text(text))
     with store.write() as con:
         store.run("pred_insert_card", con, model=MODEL, trained_at=datetime.fromisoformat(card["trained_at"]),
                   card=text)
@@ -472,8 +475,8 @@ def card_text(card: dict[str, Any]) -> str:
 
 
 def load_model(card: dict[str, Any]) -> Pipeline | None:
-    """The card's fitted pipeline from models_dir(), cached on the file's mtime; None if missing or not this card's."""
-    path = model_path()
+    """The card's fitted pipeline (the file it names), cached on mtime; None if missing or not this card's."""
+    path = Path(card.get("artifact", {}).get("file") or model_path())
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
@@ -531,18 +534,26 @@ def _baseline_factor(channel: str, rate: float | None, n: int | None, overall: f
     return (text, "") if rate >= overall else ("", text)
 
 
+# Factors are explained for the highest-scored leads only: the texts cost ~30 µs a lead in Python,
+# which at scale L (tens of thousands of open leads) would dominate the page.
+EXPLAINED = 1_000
+
+
 def _score_with_model(leads: pl.DataFrame, pipe: Pipeline, base_rate: float) -> pl.DataFrame:
     prob = _predict(pipe, leads)
-    contrib = contributions(pipe, leads)
-    texts = []
-    for row, c in zip(leads.iter_rows(named=True), contrib.iter_rows(named=True), strict=True):
-        texts.append(factor_text(c, {f: describe(f, row) for f in c}))
-    return leads.with_columns(
+    leads = leads.with_columns(
         probability=pl.Series(prob, dtype=pl.Float64),
         band=pl.Series([band(float(p), base_rate) for p in prob], dtype=pl.String),
-        raises=pl.Series([t[0] for t in texts], dtype=pl.String),
-        lowers=pl.Series([t[1] for t in texts], dtype=pl.String),
         scored_by=pl.lit("model"),
+    ).sort("probability", "id", descending=[True, False])
+    top = leads.head(EXPLAINED)
+    contrib = contributions(pipe, top)
+    texts = [factor_text(c, {f: describe(f, row) for f in c})
+             for row, c in zip(top.iter_rows(named=True), contrib.iter_rows(named=True), strict=True)]
+    rest = leads.height - top.height
+    return leads.with_columns(
+        raises=pl.Series([t[0] for t in texts] + [None] * rest, dtype=pl.String),
+        lowers=pl.Series([t[1] for t in texts] + [None] * rest, dtype=pl.String),
     )
 
 
@@ -560,7 +571,7 @@ def usable_model(card: dict[str, Any] | None) -> tuple[Pipeline | None, str | No
         return None, reason
     pipe = load_model(card)
     if pipe is None:
-        return None, (f"The model file {model_path()} is missing or is not the model of the latest card; "
+        return None, (f"The model file {card.get('artifact', {}).get('file')} is missing or is not the model of the latest card; "
                       "an admin retrains with `python -m flashdash train`.")
     return pipe, None
 

@@ -75,11 +75,13 @@ with page_errors():
     if by == "none":
         st.info("There is no labelled history yet, so these leads carry no probability.")
     else:
-        st.altair_chart(charts.histogram(scored.drop_nulls("probability"), "probability",
+        st.altair_chart(charts.histogram(scored.select("probability").drop_nulls(), "probability",
                                          title=f"Scores of {scored.height:,} open leads ({by})"),
                         width="stretch", key="pred.distribution")
     st.caption("Bands compare a lead's probability with the base rate: high is at least 1.5×, low under two-thirds. "
                "Leads younger than a week have not yet had their first week of activity, so their scores may rise.")
-    ui.table(scored, "open_lead_scores", key="pred.scores",
+    if scored.height > predictive.EXPLAINED:
+        st.caption(f"The {predictive.EXPLAINED:,} highest-scored of {scored.height:,} open leads, with their factors.")
+    ui.table(scored.head(predictive.EXPLAINED), "open_lead_scores", key="pred.scores",
              column_config={"probability": st.column_config.ProgressColumn("probability", format="percent",
                                                                            min_value=0.0, max_value=1.0)})
