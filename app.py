@@ -9,6 +9,7 @@ st.set_page_config(page_title="Flash Sales Dashboard", page_icon=":material/bolt
 with store_errors_stop():
     actor = auth.session_actor()
     if actor is None:
+        st.navigation(auth.navigation(None), position="hidden")
         auth.login_page()
     page = st.navigation(auth.navigation(actor))
 page.run()

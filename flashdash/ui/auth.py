@@ -113,11 +113,15 @@ def _sidebar_user(actor: Actor) -> None:
         st.rerun()
 
 
-def navigation(actor: Actor) -> dict[str, list[Any]]:
-    """The st.navigation sections of this actor's role, with its landing page first-class default."""
+def navigation(actor: Actor | None) -> dict[str, list[Any]]:
+    """The st.navigation sections of this actor's role, its landing page the default.
+
+    With no actor (the login form), every page is listed, hidden, so that the page asked for in the
+    URL is still the one shown once the login's reruns are done.
+    """
     sections: dict[str, list[Any]] = {}
-    landing = access.LANDING[actor.role]
-    for spec in access.pages_for(actor.role):
+    landing = access.LANDING[actor.role] if actor else "admin"
+    for spec in access.pages_for(actor.role) if actor else access.PAGES:
         page = st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec.key == landing)
         sections.setdefault(spec.section, []).append(page)
     return sections
