@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import polars as pl
@@ -51,11 +52,25 @@ def _kpis(store: Store, con: Any, params: dict[str, Any]) -> dict[str, float | N
     }
 
 
-def summary(store: Store, actor: Actor, filters: Filters) -> dict[str, Any]:
-    """Everything the executive page shows, for the actor's scope and the filters."""
+def cohort_cutoffs(filters: Filters, today: date) -> tuple[datetime, datetime]:
+    """When to count each period's cohort as won, so that both cohorts are the same age.
+
+    The current period's leads are counted as they stand today; the previous period's as they stood
+    the same number of days after that period ended. Comparing this period's young leads with last
+    period's matured ones would show a fall in conversion that is only the passage of time.
+    """
+    lag = max(today - filters.end, timedelta(0))
+    end = datetime.combine(filters.end, time()) + timedelta(days=1)
+    prev_end = datetime.combine(filters.previous().end, time()) + timedelta(days=1)
+    return end + lag, prev_end + lag
+
+
+def summary(store: Store, actor: Actor, filters: Filters, today: date) -> dict[str, Any]:
+    """Everything the executive page shows, for the actor's scope and the filters, as of `today`."""
     prev = filters.previous()
-    params = filters.params(actor)
-    prev_params = prev.params(actor)
+    cutoff, prev_cutoff = cohort_cutoffs(filters, today)
+    params = {**filters.params(actor), "cutoff": cutoff}
+    prev_params = {**prev.params(actor), "cutoff": prev_cutoff}
     bucket = bucket_for(filters)
     with store.read() as con:
         current = _kpis(store, con, params)

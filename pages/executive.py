@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from flashdash import charts, executive
+from flashdash import charts, clock, executive
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
@@ -12,7 +12,8 @@ actor = guard("executive")
 with page_errors():
     filters = sidebar_filters(actor)
     ui.header("Executive summary", filters, "compared with the period of equal length before")
-    data = cached(executive.summary, actor, filters)
+    today = clock.now().date()
+    data = cached(executive.summary, actor, filters, today)
     kpis, trend = data["kpis"], data["trend"]
     if not (kpis["current"].fill_null(0) != 0).any():
         ui.empty("No submissions in this period.")
@@ -33,8 +34,9 @@ with page_errors():
     st.subheader("What changed")
     for sentence in data["sentences"]:
         st.markdown(f"- {sentence}")
-    st.caption("Conversion counts the period's submissions that have become customers so far: recent leads "
-               "may still convert. Pipeline and active customers are as they stood on the period's last day.")
+    st.caption("Conversion is the share of the period's submissions won so far; the previous period's leads are "
+               "counted as they stood the same number of days after it ended, so both cohorts are the same age. "
+               "Pipeline and active customers are as they stood on each period's last day.")
 
     left, right = st.columns(2)
     leads_by, won_by = data["leads_by_segment"], data["won_by_segment"]
@@ -55,7 +57,7 @@ with page_errors():
                 icon=":material/filter_alt:")
         team_ids = cached(executive.team_ids_by_name, tuple(picked_teams)) if picked_teams else ()
         focus = ui.narrowed(filters, channels=picked_channels, teams=list(team_ids))
-        trend = cached(executive.summary, actor, focus)["trend"]
+        trend = cached(executive.summary, actor, focus, today)["trend"]
     st.altair_chart(charts.trend(trend, "period", "submissions", title="Submissions", y_title=None),
                     width="stretch", key="exec.trend.subs")
     c1, c2 = st.columns(2)

@@ -1,9 +1,10 @@
 -- The executive summary: headline figures for a period, their trend, and what drove the change.
 
 -- name: exec_lead_kpis
--- Submissions in the period; the share of that cohort won so far; median first-response time.
+-- Submissions in the period; how many of that cohort were won by $cutoff; median first-response time.
+-- 'won' is final, so status_changed_at of a won lead is when it was won.
 SELECT count(*) AS submissions,
-       count(*) FILTER (WHERE status = 'won') AS won_leads,
+       count(*) FILTER (WHERE status = 'won' AND status_changed_at < $cutoff) AS won_leads,
        median(date_diff('minute', submitted_at, first_response_at)) / 60.0 AS median_response_hours
 FROM scoped_leads($scope_all, $scope_reps, $d0, $d1, $teams, $regions, $reps, $verticals, $channels);
 

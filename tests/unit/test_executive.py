@@ -37,3 +37,16 @@ def test_a_slower_response_is_flagged_as_bad_news():
                                  "previous": pl.Float64, "change": pl.Float64})
     out = sentences(kpis, empty, empty)
     assert "Median first response" in out[0] and "⚠" in out[0]
+
+
+def test_both_cohorts_are_counted_at_the_same_age():
+    from datetime import date, datetime
+
+    from flashdash.executive import cohort_cutoffs
+    from flashdash.filters import Filters
+
+    f = Filters(start=date(2026, 4, 1), end=date(2026, 4, 30))
+    cur, prev = cohort_cutoffs(f, today=date(2026, 5, 10))
+    assert cur == datetime(2026, 5, 11)  # today's state: the period's end plus the 10 days since
+    assert prev == datetime(2026, 4, 11)  # the previous period's end (Mar 31) plus the same 10 days
+    assert cohort_cutoffs(f, today=date(2026, 4, 30))[1] == datetime(2026, 4, 1)
