@@ -61,11 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs", description="The Flash Sales Dashboard's scheduler")
     parser.add_argument("--db", help="the store file (default: FLASHDASH_DB or data/flashdash.duckdb)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log APScheduler's own messages too")
+    # --db before or after the command; SUPPRESS keeps a value given before it.
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="run the scheduler until SIGTERM/SIGINT (the default)")
-    p = sub.add_parser("run", help="run one job now; exit status 0 when it succeeded, 1 when it failed")
+    sub.add_parser("serve", parents=[db], help="run the scheduler until SIGTERM/SIGINT (the default)")
+    p = sub.add_parser("run", parents=[db], help="run one job now; exit status 0 when it succeeded, 1 when it failed")
     p.add_argument("name", choices=sorted(scheduler.JOBS))
-    sub.add_parser("list", help="the jobs, their schedules, next and last runs")
+    sub.add_parser("list", parents=[db], help="the jobs, their schedules, next and last runs")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",

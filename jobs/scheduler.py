@@ -2,8 +2,10 @@
 
 DuckDB lets one process hold the store file, so the scheduler never keeps it open while idle: every job
 opens the store per unit of work through `Store`, and each run is recorded in `job_runs` by its own short
-write (flashdash.jobs_log). Jobs run one at a time on a single worker thread; a run that was missed while
-the process was down runs once (coalesce) if it is less than `misfire_grace_time` late.
+write (flashdash.jobs_log). Jobs run one at a time on a single worker thread; a run held up (by a long job
+before it, a suspended machine) still runs, once (coalesce), if it is less than `misfire_grace_time` late.
+Schedules live in memory: runs missed while the process was down are not made up, except what
+`run_at_start` asks for (the conversion model is trained at start when the store has no model card).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
@@ -184,13 +187,6 @@ class SchedulerLock:
         os.close(self._fd)
         self._fd = None
 
-    def __enter__(self) -> SchedulerLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
 
 # ---------------------------------------------------------------- the process
 
@@ -244,7 +240,10 @@ def serve(store: Store) -> int:
             # A second signal stops at once: a job cut short stays 'running' in job_runs.
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            scheduler.shutdown(wait=False)  # not wait=True: this runs inside the main loop it ends
+            try:
+                scheduler.shutdown(wait=False)  # not wait=True: this runs inside the main loop it ends
+            except SchedulerNotRunningError:  # the signal came before the loop started
+                raise SystemExit(0) from None
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)

@@ -98,7 +98,15 @@ def session_actor() -> Actor | None:
 def login_page() -> None:
     """Draw the login form (which also signs in from a valid cookie) and stop the run."""
     st.set_page_config(page_title="Flash Sales Dashboard", page_icon=":material/bolt:", layout="centered")
-    _login_form(_authenticator(current_store()))
+    # A fresh server runs a deep URL's page file directly and lists the pages/ folder beside the
+    # form until some session has called st.navigation: nothing of the app shows before sign-in.
+    st.html("<style>[data-testid='stSidebarNav'], [data-testid='stSidebar'] {display: none;}</style>")
+    authenticator = _authenticator(current_store())
+    if st.session_state.get("logout"):
+        # The logout run ends in a rerun that can drop the browser's cookie deletion; delete it again
+        # here, in a run that does not rerun, so that a reload stays signed out.
+        authenticator.cookie_controller.delete_cookie()
+    _login_form(authenticator)
     st.stop()
 
 
