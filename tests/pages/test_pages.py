@@ -106,3 +106,23 @@ def test_a_corrupt_store_is_a_message_not_a_traceback(tmp_path, monkeypatch) -> 
     assert not at.exception
     assert any("cannot be opened" in e.value for e in at.error)
     assert bad.read_bytes() == b"garbage" * 1000
+
+
+def test_a_store_held_by_another_process_is_a_message_not_a_traceback(demo_store, monkeypatch) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("FLASHDASH_LOCK_TIMEOUT", "0.5")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(demo_store.path)!r}); "
+                               "print('locked', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        # A date range no other test asked for, so the page cannot answer from its cache.
+        at = open_page("executive", "executive", query={"start": "2025-02-03", "end": "2025-02-17"}, preset=None)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not at.exception
+    assert any("busy" in w.value for w in at.warning)
