@@ -126,3 +126,18 @@ def test_a_store_held_by_another_process_is_a_message_not_a_traceback(demo_store
         holder.wait()
     assert not at.exception
     assert any("busy" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("page", [p.key for p in access.PAGES])
+def test_an_empty_store_shows_empty_states_not_tracebacks(page: str, tmp_path, monkeypatch) -> None:
+    from flashdash import users
+    from tests.conftest import NOW
+
+    empty = Store(tmp_path / "empty.duckdb")
+    empty.ensure_schema()
+    users.create_user(empty, "test", "boss", "Boss", "admin", "long-enough-pw", NOW)
+    monkeypatch.setenv("FLASHDASH_DB", str(empty.path))
+    monkeypatch.setenv("FLASHDASH_MODELS", str(tmp_path / "models"))
+    at = open_page(page, "boss")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title
