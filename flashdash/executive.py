@@ -19,6 +19,7 @@ class Kpi:
     label: str
     fmt: str  # count | money | pct | hours
     higher_is_better: bool = True
+    help: str = ""
 
 
 KPIS = (

@@ -7,13 +7,13 @@ row scope holds); the rates, the ranking and the team roll-up are pure functions
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
 
 from flashdash.access import Actor, mask_pii
+from flashdash.executive import Kpi
 from flashdash.filters import Filters
 from flashdash.store import Store
 
@@ -21,13 +21,7 @@ LEADS_LIMIT = 500
 CHART_TOP = 25  # bars in the ranked chart; the table has every rep
 
 
-@dataclass(frozen=True)
-class Metric:
-    key: str
-    label: str
-    fmt: str  # count | money | pct | hours
-    higher_is_better: bool = True
-    help: str = ""
+Metric = Kpi  # a ranked figure: key, label, format, direction, help
 
 
 METRICS = (
