@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import polars as pl
+
+from flashdash import interest, submissions
 
 ACCENT = "#4f46e5"
 MUTED = "#c7d2fe"
@@ -103,3 +107,116 @@ def heatmap(frame: pl.DataFrame, x: str, y: str, value: str, *, title: str = "",
                                     tooltip=[f"{x}:N", f"{y}:N", alt.Tooltip(f"{value}:Q", format=fmt)])
     text = base.mark_text(fontSize=11).encode(text=alt.Text(f"{value}:Q", format=fmt))
     return cells + text
+
+
+# ---------------------------------------------------------------- interest levels
+
+
+def rows_height(rows: int) -> int:
+    # Streamlit fits title and axes inside the height, so leave room for them beyond the bars.
+    return 90 + 28 * rows
+
+
+def _level_color(title: str | None = None) -> alt.Color:
+    return alt.Color("level:N", title=title, sort=list(interest.LEVELS),
+                     scale=alt.Scale(domain=list(interest.LEVELS), range=list(interest.LEVEL_COLORS)))
+
+
+def interest_shares(distribution: pl.DataFrame, dimension: str, *, param: str, title: str = "") -> alt.Chart:
+    """100%-stacked bars of interest level per segment (hottest first); clicking a level selects it."""
+    part = distribution.filter(pl.col("dimension") == dimension)
+    order = interest.segment_order(distribution, dimension)
+    select = alt.selection_point(name=param, fields=["level"])
+    return (
+        alt.Chart(part, title=title).mark_bar().encode(
+            y=alt.Y("segment:N", sort=order, title=None),
+            x=alt.X("leads:Q", stack="normalize", title=None, axis=alt.Axis(format=".0%")),
+            color=_level_color("Interest"),
+            order=alt.Order("rank:Q"),
+            opacity=alt.condition(select, alt.value(1.0), alt.value(0.3)),
+            tooltip=[alt.Tooltip("segment:N", title=dimension), alt.Tooltip("level:N"),
+                     alt.Tooltip("leads:Q", format=",.0f"), alt.Tooltip("share:Q", format=".1%")],
+        ).add_params(select).properties(height=rows_height(len(order)))
+    )
+
+
+def interest_trend(trend: pl.DataFrame, bucket: str, *, normalize: bool, title: str = "") -> alt.Chart:
+    """Leads per period by level: shares (normalize) or counts, stacked in level order."""
+    fmt = "%b %Y" if bucket == "month" else "%b %d"
+    return alt.Chart(trend, title=title).mark_area(opacity=0.85).encode(
+        x=alt.X("period:T", title=None, axis=alt.Axis(format=fmt, labelOverlap=True)),
+        y=alt.Y("leads:Q", stack="normalize" if normalize else "zero", title=None,
+                axis=alt.Axis(format=".0%" if normalize else ",.0f")),
+        color=_level_color("Interest"),
+        order=alt.Order("rank:Q"),
+        tooltip=[alt.Tooltip("period:T", title="from"), alt.Tooltip("level:N"),
+                 alt.Tooltip("leads:Q", format=",.0f"), alt.Tooltip("share:Q", format=".1%")],
+    )
+
+
+def rate_with_intervals(frame: pl.DataFrame, category: str, *, title: str = "", by_level: bool = False,
+                     sort: list[str] | None = None) -> alt.LayerChart:
+    """Won-so-far rate per category as bars with 95% interval error bars and `won / leads` labels."""
+    data = frame.filter(pl.col("leads") > 0).with_columns(
+        label=pl.concat_str([pl.col("won").cast(pl.String), pl.lit(" / "), pl.col("leads").cast(pl.String)]))
+    horizontal = not by_level
+    cat = (alt.Y(f"{category}:N", sort=sort or data[category].to_list(), title=None) if horizontal
+           else alt.X(f"{category}:N", sort=sort or data[category].to_list(), title=None, axis=alt.Axis(labelAngle=0)))
+    val, val2 = (alt.X, alt.X2) if horizontal else (alt.Y, alt.Y2)
+    tooltip = [alt.Tooltip(f"{category}:N"), alt.Tooltip("leads:Q", format=",.0f"),
+               alt.Tooltip("won:Q", format=",.0f"), alt.Tooltip("open:Q", format=",.0f", title="still open"),
+               alt.Tooltip("rate:Q", format=".1%", title="won so far"),
+               alt.Tooltip("lo:Q", format=".1%", title="95% low"), alt.Tooltip("hi:Q", format=".1%", title="95% high")]
+    base = alt.Chart(data, title=title).encode(cat, tooltip=tooltip)
+    bar_enc: dict[str, Any] = {"color": _level_color(None) if by_level else alt.value("#4f46e5")}
+    if by_level and "picked" in data.columns:
+        bar_enc["opacity"] = alt.condition(alt.datum.picked, alt.value(1.0), alt.value(0.3))
+    bars = base.mark_bar().encode(val("rate:Q", title="Won so far", axis=alt.Axis(format=".0%")), **bar_enc)
+    errors = base.mark_errorbar(ticks=True, size=10, thickness=1.5, color="#111827").encode(val("lo:Q", title="Won so far"), val2("hi:Q"))
+    text_enc = {"text": alt.Text("label:N")}
+    labels = (base.mark_text(align="left", dx=6, color="#374151").encode(val("hi:Q"), **text_enc) if horizontal
+              else base.mark_text(dy=-8, color="#374151").encode(val("hi:Q"), **text_enc))
+    height = rows_height(data.height) if horizontal else 280
+    return (bars + errors + labels).properties(height=height)
+
+
+# ---------------------------------------------------------------- submissions
+
+
+def segment_trend(trend: pl.DataFrame, bucket: str, *, param: str, title: str = "") -> alt.Chart:
+    """Submissions per period stacked by segment (biggest at the bottom); clicking a segment selects it."""
+    order = (trend.group_by("segment").agg(pl.col("submissions").sum())
+             .sort(["submissions", "segment"], descending=[True, False])["segment"].to_list())
+    data = trend.with_columns(rank=pl.col("segment").replace_strict(order, list(range(len(order)))))
+    unit, fmt = {"day": ("yearmonthdate", "%b %d"), "week": ("yearmonthdate", "%b %d"),
+                 "month": ("yearmonth", "%b %Y")}[bucket]
+    select = alt.selection_point(name=param, fields=["segment"])
+    return alt.Chart(data, title=title).mark_bar().encode(
+        x=alt.X("period:O", timeUnit=unit, title=None, axis=alt.Axis(format=fmt, labelAngle=-45, labelOverlap=True)),
+        y=alt.Y("submissions:Q", title=None, axis=alt.Axis(format=",.0f")),
+        color=alt.Color("segment:N", title=None, sort=order, scale=alt.Scale(scheme="tableau20")),
+        order=alt.Order("rank:Q"),
+        opacity=alt.condition(select, alt.value(1.0), alt.value(0.3)),
+        tooltip=[alt.Tooltip("period:T", title=f"{bucket} from", format="%Y-%m-%d"), alt.Tooltip("segment:N"),
+                 alt.Tooltip("submissions:Q", format=",.0f")],
+    ).add_params(select).properties(height=320)
+
+
+def lead_timeline(events: pl.DataFrame, *, title: str = "") -> alt.LayerChart:
+    """Stage changes as a step path through the funnel, activities as marks in their own lanes below."""
+    present = set(events["lane"].to_list())
+    lanes = [x for x in (*reversed(submissions.STAGE_LANES), *submissions.ACTIVITY_LANES) if x in present]
+    lanes += sorted(present - set(lanes))
+    y = alt.Y("lane:N", sort=lanes, title=None, scale=alt.Scale(domain=lanes))
+    x = alt.X("at:T", title=None, axis=alt.Axis(format="%b %d", labelOverlap=True))
+    tooltip = [alt.Tooltip("at:T", title="when", format="%Y-%m-%d %H:%M"), alt.Tooltip("detail:N", title="what")]
+    color = alt.Color("kind:N", title=None, scale=alt.Scale(domain=["stage change", "activity"],
+                                                           range=["#4f46e5", "#9ca3af"]))
+    base = alt.Chart(events, title=title).encode(x=x, y=y, tooltip=tooltip)
+    path = base.transform_filter(alt.datum.kind == "stage change").mark_line(
+        interpolate="step-after", color="#c7d2fe")
+    marks = base.mark_point(filled=True, size=80).encode(
+        color=color, shape=alt.Shape("kind:N", title=None, scale=alt.Scale(domain=["stage change", "activity"],
+                                                                           range=["circle", "diamond"])))
+    # Streamlit fits the axes inside the height: leave room beyond the lanes so no lane label is dropped.
+    return (path + marks).properties(height=70 + 30 * len(lanes))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import altair as alt
 import polars as pl
 
 from flashdash.access import Actor
@@ -147,74 +146,3 @@ def conversion_table(by_level: pl.DataFrame) -> pl.DataFrame:
 
     return by_level.select("level", "leads", "won", "open", pct("rate").alias("won_so_far_pct"),
                            pct("lo").alias("ci95_low_pct"), pct("hi").alias("ci95_high_pct"))
-
-
-# ---------------------------------------------------------------- charts (candidates for flashdash/charts.py)
-
-
-def _rows_height(rows: int) -> int:
-    # Streamlit fits title and axes inside the height, so leave room for them beyond the bars.
-    return 90 + 28 * rows
-
-
-def _color(title: str | None = None) -> alt.Color:
-    return alt.Color("level:N", title=title, sort=list(LEVELS),
-                     scale=alt.Scale(domain=list(LEVELS), range=list(LEVEL_COLORS)))
-
-
-def share_chart(distribution: pl.DataFrame, dimension: str, *, param: str, title: str = "") -> alt.Chart:
-    """100%-stacked bars of interest level per segment (hottest first); clicking a level selects it."""
-    part = distribution.filter(pl.col("dimension") == dimension)
-    order = segment_order(distribution, dimension)
-    select = alt.selection_point(name=param, fields=["level"])
-    return (
-        alt.Chart(part, title=title).mark_bar().encode(
-            y=alt.Y("segment:N", sort=order, title=None),
-            x=alt.X("leads:Q", stack="normalize", title=None, axis=alt.Axis(format=".0%")),
-            color=_color("Interest"),
-            order=alt.Order("rank:Q"),
-            opacity=alt.condition(select, alt.value(1.0), alt.value(0.3)),
-            tooltip=[alt.Tooltip("segment:N", title=dimension), alt.Tooltip("level:N"),
-                     alt.Tooltip("leads:Q", format=",.0f"), alt.Tooltip("share:Q", format=".1%")],
-        ).add_params(select).properties(height=_rows_height(len(order)))
-    )
-
-
-def trend_chart(trend: pl.DataFrame, bucket: str, *, normalize: bool, title: str = "") -> alt.Chart:
-    """Leads per period by level: shares (normalize) or counts, stacked in level order."""
-    fmt = "%b %Y" if bucket == "month" else "%b %d"
-    return alt.Chart(trend, title=title).mark_area(opacity=0.85).encode(
-        x=alt.X("period:T", title=None, axis=alt.Axis(format=fmt, labelOverlap=True)),
-        y=alt.Y("leads:Q", stack="normalize" if normalize else "zero", title=None,
-                axis=alt.Axis(format=".0%" if normalize else ",.0f")),
-        color=_color("Interest"),
-        order=alt.Order("rank:Q"),
-        tooltip=[alt.Tooltip("period:T", title="from"), alt.Tooltip("level:N"),
-                 alt.Tooltip("leads:Q", format=",.0f"), alt.Tooltip("share:Q", format=".1%")],
-    )
-
-
-def conversion_chart(frame: pl.DataFrame, category: str, *, title: str = "", by_level: bool = False,
-                     sort: list[str] | None = None) -> alt.LayerChart:
-    """Won-so-far rate per category as bars with 95% interval error bars and `won / leads` labels."""
-    data = frame.filter(pl.col("leads") > 0).with_columns(
-        label=pl.concat_str([pl.col("won").cast(pl.String), pl.lit(" / "), pl.col("leads").cast(pl.String)]))
-    horizontal = not by_level
-    cat = (alt.Y(f"{category}:N", sort=sort or data[category].to_list(), title=None) if horizontal
-           else alt.X(f"{category}:N", sort=sort or data[category].to_list(), title=None, axis=alt.Axis(labelAngle=0)))
-    val, val2 = (alt.X, alt.X2) if horizontal else (alt.Y, alt.Y2)
-    tooltip = [alt.Tooltip(f"{category}:N"), alt.Tooltip("leads:Q", format=",.0f"),
-               alt.Tooltip("won:Q", format=",.0f"), alt.Tooltip("open:Q", format=",.0f", title="still open"),
-               alt.Tooltip("rate:Q", format=".1%", title="won so far"),
-               alt.Tooltip("lo:Q", format=".1%", title="95% low"), alt.Tooltip("hi:Q", format=".1%", title="95% high")]
-    base = alt.Chart(data, title=title).encode(cat, tooltip=tooltip)
-    bar_enc: dict[str, Any] = {"color": _color(None) if by_level else alt.value("#4f46e5")}
-    if by_level and "picked" in data.columns:
-        bar_enc["opacity"] = alt.condition(alt.datum.picked, alt.value(1.0), alt.value(0.3))
-    bars = base.mark_bar().encode(val("rate:Q", title="Won so far", axis=alt.Axis(format=".0%")), **bar_enc)
-    errors = base.mark_errorbar(ticks=True, size=10, thickness=1.5, color="#111827").encode(val("lo:Q", title="Won so far"), val2("hi:Q"))
-    text_enc = {"text": alt.Text("label:N")}
-    labels = (base.mark_text(align="left", dx=6, color="#374151").encode(val("hi:Q"), **text_enc) if horizontal
-              else base.mark_text(dy=-8, color="#374151").encode(val("hi:Q"), **text_enc))
-    height = _rows_height(data.height) if horizontal else 280
-    return (bars + errors + labels).properties(height=height)

@@ -10,7 +10,6 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-import altair as alt
 import polars as pl
 
 from flashdash.access import Actor, mask_pii
@@ -215,45 +214,3 @@ def lead_detail(store: Store, actor: Actor, ref: str | int) -> dict[str, Any] | 
     lead = mask_pii(lead, actor)
     return {"id": lead_id, "lead": lead, "fields": fields(lead), "stages": stages, "activities": activities,
             "opportunities": opportunities, "timeline": timeline(stages, activities)}
-
-
-# ---------------------------------------------------------------- charts (candidates for flashdash/charts.py)
-
-
-def trend_chart(trend: pl.DataFrame, bucket: str, *, param: str, title: str = "") -> alt.Chart:
-    """Submissions per period stacked by segment (biggest at the bottom); clicking a segment selects it."""
-    order = (trend.group_by("segment").agg(pl.col("submissions").sum())
-             .sort(["submissions", "segment"], descending=[True, False])["segment"].to_list())
-    data = trend.with_columns(rank=pl.col("segment").replace_strict(order, list(range(len(order)))))
-    unit, fmt = {"day": ("yearmonthdate", "%b %d"), "week": ("yearmonthdate", "%b %d"),
-                 "month": ("yearmonth", "%b %Y")}[bucket]
-    select = alt.selection_point(name=param, fields=["segment"])
-    return alt.Chart(data, title=title).mark_bar().encode(
-        x=alt.X("period:O", timeUnit=unit, title=None, axis=alt.Axis(format=fmt, labelAngle=-45, labelOverlap=True)),
-        y=alt.Y("submissions:Q", title=None, axis=alt.Axis(format=",.0f")),
-        color=alt.Color("segment:N", title=None, sort=order, scale=alt.Scale(scheme="tableau20")),
-        order=alt.Order("rank:Q"),
-        opacity=alt.condition(select, alt.value(1.0), alt.value(0.3)),
-        tooltip=[alt.Tooltip("period:T", title=f"{bucket} from", format="%Y-%m-%d"), alt.Tooltip("segment:N"),
-                 alt.Tooltip("submissions:Q", format=",.0f")],
-    ).add_params(select).properties(height=320)
-
-
-def timeline_chart(events: pl.DataFrame, *, title: str = "") -> alt.LayerChart:
-    """Stage changes as a step path through the funnel, activities as marks in their own lanes below."""
-    present = set(events["lane"].to_list())
-    lanes = [x for x in (*reversed(STAGE_LANES), *ACTIVITY_LANES) if x in present]
-    lanes += sorted(present - set(lanes))
-    y = alt.Y("lane:N", sort=lanes, title=None, scale=alt.Scale(domain=lanes))
-    x = alt.X("at:T", title=None, axis=alt.Axis(format="%b %d", labelOverlap=True))
-    tooltip = [alt.Tooltip("at:T", title="when", format="%Y-%m-%d %H:%M"), alt.Tooltip("detail:N", title="what")]
-    color = alt.Color("kind:N", title=None, scale=alt.Scale(domain=["stage change", "activity"],
-                                                           range=["#4f46e5", "#9ca3af"]))
-    base = alt.Chart(events, title=title).encode(x=x, y=y, tooltip=tooltip)
-    path = base.transform_filter(alt.datum.kind == "stage change").mark_line(
-        interpolate="step-after", color="#c7d2fe")
-    marks = base.mark_point(filled=True, size=80).encode(
-        color=color, shape=alt.Shape("kind:N", title=None, scale=alt.Scale(domain=["stage change", "activity"],
-                                                                           range=["circle", "diamond"])))
-    # Streamlit fits the axes inside the height: leave room beyond the lanes so no lane label is dropped.
-    return (path + marks).properties(height=70 + 30 * len(lanes))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from flashdash import interest
+from flashdash import charts, interest
 from flashdash.executive import format_value
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
@@ -33,7 +33,7 @@ with page_errors():
     for tab, (dim, label) in zip(tabs, interest.DIMENSIONS.items(), strict=True):
         with tab:
             picked += ui.chart(
-                interest.share_chart(data["distribution"], dim, param=f"level_{dim}",
+                charts.interest_shares(data["distribution"], dim, param=f"level_{dim}",
                                      title=f"Interest level by {label.lower()} (click a level to filter)"),
                 key=f"interest.by.{dim}", select=f"level_{dim}", field="level")
     view = interest.focus(data, picked)
@@ -43,7 +43,7 @@ with page_errors():
                 icon=":material/filter_alt:")
 
     st.subheader("Over time")
-    ui.chart(interest.trend_chart(
+    ui.chart(charts.interest_trend(
         view["trend"], data["bucket"], normalize=view["normalize"],
         title=f"Share of leads by interest level, per {data['bucket']}" if view["normalize"]
         else f"{levels.capitalize()} leads per {data['bucket']}"), key="interest.trend")
@@ -51,10 +51,10 @@ with page_errors():
     st.subheader("Conversion by interest level")
     left, right = st.columns(2)
     with left:
-        ui.chart(interest.conversion_chart(view["by_level"], "level", by_level=True, sort=list(interest.LEVELS),
+        ui.chart(charts.rate_with_intervals(view["by_level"], "level", by_level=True, sort=list(interest.LEVELS),
                                            title="Won so far, by interest level"), key="interest.conv.level")
     with right:
-        ui.chart(interest.conversion_chart(view["by_channel"], "channel",
+        ui.chart(charts.rate_with_intervals(view["by_channel"], "channel",
                                            title=f"Won so far, by channel ({levels or 'all levels'})"),
                  key="interest.conv.channel")
     st.caption(interest.maturity_note(data["open_share"], data["median_days_to_win"], data["won_leads_past_year"]))

@@ -1,6 +1,5 @@
 """Rep scoreboard: reps ranked on the period's work and results; drill from team to rep to lead."""
 
-from typing import Any
 
 import streamlit as st
 
@@ -53,10 +52,8 @@ LEAD_COLUMNS = {
 
 
 def picked_row(key: str) -> int | None:
-    """The row selected in a single-row table drawn by `ui.table(..., key=key)` (None if none)."""
-    state: Any = st.session_state.get(f"{key}.table")
-    selection = (state.get("selection") if isinstance(state, dict) else getattr(state, "selection", None)) or {}
-    rows = selection.get("rows") if isinstance(selection, dict) else getattr(selection, "rows", None)
+    """The one row selected in a single-row table (None if none)."""
+    rows = ui.selected_rows(key)
     return rows[0] if rows else None
 
 

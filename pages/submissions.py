@@ -15,8 +15,7 @@ actor = guard("submissions")
 
 def _follow_table_selection(rows_shown: list[int]) -> None:
     """Put a row newly selected in the table into the lead box, so the box always names the lead shown."""
-    state = st.session_state.get("subs.list.table")
-    selected = list(state["selection"]["rows"]) if state else []
+    selected = ui.selected_rows("subs.list")
     if selected != st.session_state.get("subs.list.last", []):
         st.session_state["subs.list.last"] = selected
         if selected and selected[0] < len(rows_shown):
@@ -39,7 +38,7 @@ with page_errors():
         left, right = st.columns([3, 2])
         with left:
             in_trend = ui.chart(
-                submissions.trend_chart(data["trend"], data["bucket"], param="seg_trend",
+                charts.segment_trend(data["trend"], data["bucket"], param="seg_trend",
                                         title=f"Submissions per {data['bucket']} by {label} (click to filter)"),
                 key=f"subs.trend.{dimension}", select="seg_trend", field="segment")
         with right:
@@ -106,7 +105,7 @@ with page_errors():
                 if detail["timeline"].is_empty():
                     st.caption("No stage changes or activities recorded yet.")
                 else:
-                    ui.chart(submissions.timeline_chart(detail["timeline"], title="Stage changes and activities"),
+                    ui.chart(charts.lead_timeline(detail["timeline"], title="Stage changes and activities"),
                              key="subs.lead.timeline")
             stages, acts, opps = st.tabs(["Stage changes", "Activities", "Opportunity"])
             for tab, part, what, none in (

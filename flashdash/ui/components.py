@@ -53,3 +53,11 @@ def narrowed(filters: Filters, **selected: list[Any]) -> Filters:
     """The filters narrowed by chart clicks (e.g. channels=['referral']); unchanged when nothing is clicked."""
     changes = {k: tuple(v) for k, v in selected.items() if v}
     return filters.with_(**changes) if changes else filters
+
+
+def selected_rows(key: str) -> list[int]:
+    """The rows selected in a table drawn by `table(..., key=key, on_select="rerun")` (positions in it)."""
+    state: Any = st.session_state.get(f"{key}.table")
+    selection = (state.get("selection") if isinstance(state, dict) else getattr(state, "selection", None)) or {}
+    rows = selection.get("rows") if isinstance(selection, dict) else getattr(selection, "rows", None)
+    return list(rows or [])
