@@ -19,8 +19,3 @@ def filter_options(store: Store, actor: Actor) -> dict[str, pl.DataFrame]:
             "verticals": store.frame("filter_options_verticals", con),
             "channels": store.frame("filter_options_channels", con),
         }
-
-
-def setting(store: Store, key: str, default: str | None = None) -> str | None:
-    value = store.scalar("setting", key=key)
-    return default if value is None else value

@@ -120,3 +120,19 @@ def test_advance_sequence_moves_past_bulk_inserted_ids(store):
         (new_id,) = con.execute("INSERT INTO regions VALUES (nextval('regions_id_seq'), 'East') RETURNING id").fetchone()
     assert new_id == 43
     assert isinstance(duckdb.__version__, str)
+
+
+def test_sqlmodel_sessions_share_the_unit_of_work_and_roll_back_whole(store):
+    from datetime import datetime
+
+    from flashdash.entities import Region
+
+    with store.session() as s:
+        s.add(Region(name="North"))
+    with pytest.raises(RuntimeError), store.session() as s:
+        s.add(Region(name="South"))
+        s.flush()
+        raise RuntimeError("crash after the flush")
+    with store.read() as con:
+        assert con.execute("SELECT name FROM regions").fetchall() == [("North",)]
+    assert isinstance(datetime.now(), datetime)
