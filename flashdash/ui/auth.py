@@ -101,6 +101,9 @@ def login_page() -> None:
     # A fresh server runs a deep URL's page file directly and lists the pages/ folder beside the
     # form until some session has called st.navigation: nothing of the app shows before sign-in.
     st.html("<style>[data-testid='stSidebarNav'], [data-testid='stSidebar'] {display: none;}</style>")
+    if st.query_params:
+        # The login's reruns drop the URL's query (?rep=, ?start=...): keep it for the signed-in run.
+        st.session_state["flash.pending_query"] = st.query_params.to_dict()
     authenticator = _authenticator(current_store())
     if st.session_state.get("logout"):
         # The logout run ends in a rerun that can drop the browser's cookie deletion; delete it again
@@ -150,5 +153,8 @@ def guard(page_key: str) -> Actor:
             spec = access.PAGE_BY_KEY[page_key]
             st.error(f"Your role ({actor.role}) cannot open {spec.title}. Ask an admin if you need it.")
             st.stop()
+        pending = st.session_state.pop("flash.pending_query", None)
+        if pending and not st.query_params:
+            st.query_params.from_dict(pending)
         _sidebar_user(actor)
     return actor

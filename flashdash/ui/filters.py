@@ -32,26 +32,28 @@ def _remember(name: str) -> None:
     st.session_state[f"flt.{name}"] = st.session_state[f"w.flt.{name}"]
 
 
-def _ids_from_query(param: str, known: pl.DataFrame, label: str) -> list[int] | None:
+def _ids_from_query(param: str, known: pl.DataFrame, label: str, notes: list[str]) -> list[int] | None:
     raw = st.query_params.get(param)
     if raw is None:
         return None
     try:
         wanted = [int(v) for v in raw.split(",") if v.strip()]
     except ValueError:
-        st.warning(f"The link's {param}={raw!r} is not a list of {label} ids; the {label} filter ignores it.")
+        notes.append(f"The link's {param}={raw!r} is not a list of {label} ids; the {label} filter ignores it.")
         return None
     allowed = set(known["id"].to_list())
     unknown = [v for v in wanted if v not in allowed]
     if unknown:
-        st.warning(f"{label.capitalize()} {', '.join(map(str, unknown))} in the link is not one you can see; "
-                   f"the {label} filter ignores it.")
+        notes.append(f"{label.capitalize()} {', '.join(map(str, unknown))} in the link is not one you can see; "
+                     f"the {label} filter ignores it.")
     return [v for v in wanted if v in allowed]
 
 
-def _apply_query_params(opts: dict[str, pl.DataFrame]) -> None:
+def _apply_query_params(opts: dict[str, pl.DataFrame]) -> list[str]:
+    """Set the filters from the URL; returns notes on values it had to ignore."""
+    notes: list[str] = []
     for param, name, label in (("rep", "reps", "rep"), ("team", "teams", "team"), ("region", "regions", "region")):
-        ids = _ids_from_query(param, opts[name], label)
+        ids = _ids_from_query(param, opts[name], label, notes)
         if ids is not None:
             st.session_state[f"flt.{name}"] = ids
     start, end = st.query_params.get("start"), st.query_params.get("end")
@@ -62,15 +64,22 @@ def _apply_query_params(opts: dict[str, pl.DataFrame]) -> None:
         Filters(start=d0, end=d1)  # refuses an inverted range with a clear message
         st.session_state["flt.preset"] = "Custom"
         st.session_state["flt.dates"] = (d0, d1)
+    return notes
 
 
 def sidebar_filters(actor: Actor) -> Filters:
     """Draw the shared filters in the sidebar and return the current selection."""
     opts = cached(org.filter_options, actor)
     today = clock.now().date()
-    if not st.session_state.get("flt.query_applied"):
-        st.session_state["flt.query_applied"] = True
-        _apply_query_params(opts)
+    # Apply a link's filters once (the user may change them afterwards), but keep its notes on screen:
+    # reruns happen at any moment and a message shown once would vanish. A link that cannot be used
+    # raises every run until it is fixed.
+    query = st.query_params.to_dict()
+    if query != st.session_state.get("flt.query_seen"):
+        st.session_state["flt.query_notes"] = _apply_query_params(opts)
+        st.session_state["flt.query_seen"] = query
+    for note in st.session_state.get("flt.query_notes", []):
+        st.warning(note, icon=":material/link_off:")
     names = {
         "teams": dict(opts["teams"].select("id", "name").iter_rows()),
         "regions": dict(opts["regions"].select("id", "name").iter_rows()),

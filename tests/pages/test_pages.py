@@ -141,3 +141,9 @@ def test_an_empty_store_shows_empty_states_not_tracebacks(page: str, tmp_path, m
     at = open_page(page, "boss")
     assert not at.exception, [e.value for e in at.exception]
     assert at.title
+
+
+def test_a_links_note_stays_on_screen_across_reruns() -> None:
+    at = open_page("leads", "manager", query={"rep": "999999"})
+    at = at.run()
+    assert any("999999" in w.value for w in at.warning)
