@@ -82,6 +82,41 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from flashdash import exports
+
+    store = _store(args)
+    t0 = time.perf_counter()
+    rows = exports.export_entity(store, exports.CLI_ACTOR, args.entity, Path(args.file), args.format, clock.now())
+    print(f"Exported {rows:,} {args.entity} rows to {args.file} in {time.perf_counter() - t0:.1f} s.")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from flashdash import backup
+
+    store = _store(args)
+    t0 = time.perf_counter()
+    result = backup.backup(store, Path(args.dir), clock.now())
+    print(f"Backed up {result.rows:,} rows in {len(result.tables)} tables from {store.path} to {result.directory} "
+          f"({result.bytes / 1e6:,.1f} MB{', replacing the earlier backup there' if result.replaced else ''}) "
+          f"in {time.perf_counter() - t0:.1f} s.")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from flashdash import backup
+
+    store = _store(args)
+    t0 = time.perf_counter()
+    result = backup.restore(store, Path(args.dir), clock.now())
+    kept = f"; the replaced store is kept at {result.kept}" if result.kept else ""
+    print(f"Restored {result.rows:,} rows in {len(result.tables)} tables from {args.dir} (backed up "
+          f"{result.created_at}) into {result.path} in {time.perf_counter() - t0:.1f} s{kept}. "
+          "Run `python -m flashdash train` to rebuild the models from the restored data.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flashdash", description="Flash Sales Dashboard commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", choices=["XS", "S", "M", "L"], default=None)
     add("train", cmd_train, "train and evaluate the conversion model on the store's history")
     add("info", cmd_info, "show the store's tables and sizes")
+    p = add("export", cmd_export, "write one entity, every row, to a CSV, Excel or Parquet file")
+    p.add_argument("entity", help="leads, activities, usage, users, ... (an unknown name lists them all)")
+    p.add_argument("file", help="the file to write; its extension (.csv, .xlsx, .parquet) gives the format")
+    p.add_argument("--format", choices=["csv", "xlsx", "parquet"], help="the format, whatever the extension")
+    p = add("backup", cmd_backup, "write the whole store to a folder (Parquet files and a checksummed manifest)")
+    p.add_argument("dir", help="a new or empty folder, or an earlier backup's folder to replace")
+    p = add("restore", cmd_restore, "replace the store with a backup; the replaced store is kept beside it")
+    p.add_argument("dir", help="the backup's folder")
 
     args = parser.parse_args(argv)
     try:
