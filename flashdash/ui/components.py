@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import altair as alt
 import polars as pl
 import streamlit as st
 
+from flashdash import exports
 from flashdash.filters import Filters
 
 
@@ -23,20 +25,26 @@ def chart(spec: alt.TopLevelMixin, key: str, *, select: str | None = None, field
 
 
 def download(frame: pl.DataFrame, name: str, key: str) -> None:
-    """A CSV download of exactly the table shown."""
-    st.download_button(
-        f"Download CSV ({frame.height:,} rows)", frame.write_csv().encode(), file_name=f"{name}.csv",
-        mime="text/csv", key=key, icon=":material/download:",
-    )
+    """Downloads of exactly the table shown, as CSV, Excel or Parquet; each file is built when clicked."""
+    with st.container(horizontal=True, gap="small", vertical_alignment="center", key=f"{key}.downloads"):
+        st.caption(f"Download {frame.height:,} rows as", width="content")
+        for fmt, label in exports.FORMAT_LABELS.items():
+            too_big = fmt == "xlsx" and frame.height > exports.EXCEL_MAX_ROWS
+            st.download_button(
+                label, partial(exports.frame_bytes, frame, fmt), file_name=f"{name}.{fmt}",
+                mime=exports.MIME_TYPES[fmt], key=f"{key}.{fmt}", icon=":material/download:", type="tertiary",
+                on_click="ignore", disabled=too_big,
+                help=f"An Excel sheet holds {exports.EXCEL_MAX_ROWS:,} rows: use CSV or Parquet." if too_big else None,
+            )
 
 
 def table(frame: pl.DataFrame, name: str, key: str, **kwargs: Any) -> None:
-    """A sortable table with its CSV download, or an empty state."""
+    """A sortable table with its downloads, or an empty state."""
     if frame.is_empty():
         empty("No rows match the filters.")
         return
     st.dataframe(frame, key=f"{key}.table", width="stretch", hide_index=True, **kwargs)
-    download(frame, name, key=f"{key}.csv")
+    download(frame, name, key=key)
 
 
 def empty(message: str = "Nothing matches the current filters.") -> None:
