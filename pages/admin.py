@@ -1,10 +1,10 @@
-"""Admin: users and roles, the store, scheduled jobs and the audit trail."""
+"""Admin: users and roles, the store, scheduled jobs, the audit trail, export and backup."""
 
 import streamlit as st
 
 from flashdash import admin
+from flashdash.ui import backup_panel, roadmap
 from flashdash.ui import components as ui
-from flashdash.ui import roadmap
 from flashdash.ui.auth import guard
 from flashdash.ui.store import cached, page_errors
 
@@ -16,7 +16,7 @@ with page_errors():
     c1.metric("Users", f"{data['users'].height:,}", border=True)
     c2.metric("Store size", f"{data['size_mb']:,.1f} MB", border=True, help=data["path"])
     c3.metric("Schema version", data["schema_version"], border=True)
-    users, store_tab, jobs, audit = st.tabs(["Users", "Store", "Jobs", "Audit trail"])
+    users, store_tab, jobs, audit, export_tab = st.tabs(["Users", "Store", "Jobs", "Audit trail", "Export & backup"])
     with users:
         ui.table(data["users"], "users", key="admin.users")
         roadmap.note("User management", "Users are created with `python -m flashdash init` and demo mode.",
@@ -32,3 +32,5 @@ with page_errors():
             ui.table(data["jobs"], "job_runs", key="admin.jobs")
     with audit:
         ui.table(data["audit"], "audit_log", key="admin.audit")
+    with export_tab:
+        backup_panel.export_and_backup(actor)
