@@ -78,8 +78,9 @@ def format_for(path: Path | str, fmt: str | None = None) -> str:
     return FORMATS[suffix]
 
 
-def check_excel_rows(rows: int, what: str, limit: int = EXCEL_MAX_ROWS) -> None:
+def check_excel_rows(rows: int, what: str, limit: int | None = None) -> None:
     """Refuse an Excel export that does not fit on one sheet."""
+    limit = EXCEL_MAX_ROWS if limit is None else limit
     if rows > limit:
         raise ValueError(
             f"{what} has {rows:,} rows, more than an Excel sheet holds ({limit:,} below the header). "
