@@ -74,6 +74,7 @@ class Rep(SQLModel, table=True):
 
     __tablename__ = "reps"
     id: int | None = Field(default=None, sa_column=_pk("reps_id_seq"))
+    external_id: str | None = Field(default=None, index=True)  # the id in the system it was imported from
     name: str
     email: str | None = None
     title: str = "rep"  # rep | manager | sdr | closer
@@ -127,6 +128,7 @@ class LeadStageChange(SQLModel, table=True):
 class Activity(SQLModel, table=True):
     __tablename__ = "activities"
     id: int | None = Field(default=None, sa_column=_pk("activities_id_seq"))
+    external_id: str | None = Field(default=None, index=True)
     lead_id: int = Field()
     rep_id: int | None = Field(default=None)
     type: str
@@ -139,6 +141,8 @@ class Activity(SQLModel, table=True):
 class Opportunity(SQLModel, table=True):
     __tablename__ = "opportunities"
     id: int | None = Field(default=None, sa_column=_pk("opportunities_id_seq"))
+    external_id: str | None = Field(default=None, index=True)
+    name: str | None = None
     lead_id: int = Field()
     owner_id: int | None = Field(default=None)
     amount: float = _money()  # expected annual revenue
@@ -153,6 +157,7 @@ class Opportunity(SQLModel, table=True):
 class Customer(SQLModel, table=True):
     __tablename__ = "customers"
     id: int | None = Field(default=None, sa_column=_pk("customers_id_seq"))
+    external_id: str | None = Field(default=None, index=True)
     lead_id: int | None = Field(default=None)
     merchant_name: str
     vertical: str | None = None
@@ -160,6 +165,11 @@ class Customer(SQLModel, table=True):
     owner_id: int | None = Field(default=None)
     won_at: date
     churned_at: date | None = None
+    # What the merchant declared when they signed (imported histories carry these).
+    lead_type: str | None = None
+    behaviour_profile: str | None = None
+    business_type: str | None = None
+    declared_monthly_revenue: float | None = _money(default=None)
 
 
 class CustomerUsage(SQLModel, table=True):
@@ -168,6 +178,52 @@ class CustomerUsage(SQLModel, table=True):
     day: date = Field(primary_key=True)
     payment_count: int
     payment_volume: float = _money()
+
+
+class ImportRun(SQLModel, table=True):
+    """One import of a file: who, when, what, with which mapping, and what it did."""
+
+    __tablename__ = "imports"
+    id: int | None = Field(default=None, sa_column=_pk("imports_id_seq"))
+    started_at: datetime = _ts()
+    finished_at: datetime | None = _ts(default=None)
+    actor: str
+    file_name: str
+    file_sha256: str
+    entity: str
+    mapping: str  # YAML, with the formats that were resolved from the data
+    rows_read: int = 0
+    imported: int = 0
+    updated: int = 0
+    skipped: int = 0
+    quarantined: int = 0
+    created: str | None = None  # JSON: rows created in other tables (reps, teams, leads, ...)
+    status: str = "done"  # done | undone
+    undone_at: datetime | None = _ts(default=None)
+    undone_by: str | None = None
+
+
+class ImportChange(SQLModel, table=True):
+    """A row an import inserted or updated, with its before-image: what undo needs."""
+
+    __tablename__ = "import_changes"
+    id: int | None = Field(default=None, sa_column=_pk("import_changes_id_seq"))
+    import_id: int = Field(index=True)
+    table_name: str
+    row_key: str  # JSON: the row's primary key
+    action: str  # insert | update
+    before: str | None = None  # JSON of the whole row before an update
+
+
+class ImportQuarantine(SQLModel, table=True):
+    """A row an import could not take, kept with its reason and its cells as read."""
+
+    __tablename__ = "import_quarantine"
+    id: int | None = Field(default=None, sa_column=_pk("import_quarantine_id_seq"))
+    import_id: int = Field(index=True)
+    row_number: int  # data row in the file, 1 = the first row after the header
+    reason: str
+    cells: str  # JSON object, column -> text as read
 
 
 class User(SQLModel, table=True):

@@ -15,8 +15,22 @@ def _v1(con: duckdb.DuckDBPyConnection) -> None:
     create_tables(con)
 
 
+def _v2(con: duckdb.DuckDBPyConnection) -> None:
+    # Stores made by v1 lack the columns imports need; stores made now already have them.
+    for table, column, kind in [
+        ("reps", "external_id", "VARCHAR"), ("activities", "external_id", "VARCHAR"),
+        ("opportunities", "external_id", "VARCHAR"), ("opportunities", "name", "VARCHAR"),
+        ("customers", "external_id", "VARCHAR"), ("customers", "lead_type", "VARCHAR"),
+        ("customers", "behaviour_profile", "VARCHAR"), ("customers", "business_type", "VARCHAR"),
+        ("customers", "declared_monthly_revenue", "DOUBLE"),
+    ]:
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')  # our own names
+    create_tables(con, ["imports", "import_changes", "import_quarantine"])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "core entities: org, leads, activities, opportunities, customers, users, audit", _v1),
+    (2, "imports: external ids, declared merchant fields, import history, changes and quarantine", _v2),
 ]
 
 

@@ -195,6 +195,16 @@ class Store:
         finally:
             con.close()
 
+    @staticmethod
+    @contextmanager
+    def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
+        """An in-memory DuckDB for work on files outside the store (reading an import's CSV)."""
+        con = duckdb.connect(":memory:")
+        try:
+            yield con
+        finally:
+            con.close()
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A SQLModel session over one write unit of work (shares the store's connection)."""
