@@ -117,6 +117,103 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_printer(quiet: bool):
+    last = [-1.0]
+
+    def show(fraction: float, text: str) -> None:
+        if quiet or fraction - last[0] < 0.1 and fraction < 1.0:
+            return
+        last[0] = fraction
+        print(f"  {fraction:4.0%}  {text}", file=sys.stderr)
+
+    return show
+
+
+def _print_result(result, quarantine_dir: Path | None) -> None:
+    print(result.summary())
+    for note in result.notes:
+        print(f"  note: {note}")
+    if result.quarantined:
+        print("  quarantined, first reasons:")
+        for row, reason in result.quarantine.select("row", "reason").head(5).iter_rows():
+            print(f"    row {row}: {reason}")
+        if quarantine_dir is not None:
+            from flashdash import imports
+
+            quarantine_dir.mkdir(parents=True, exist_ok=True)
+            stem = Path(result.file_name).stem
+            target = quarantine_dir / f"{stem}-{result.entity}-quarantine.csv"
+            imports.quarantine_table(result.quarantine).write_csv(target)
+            print(f"  all {result.quarantined:,} quarantined rows with their reasons: {target}")
+    if result.import_id is not None:
+        print(f"  recorded as import #{result.import_id}; undo with `python -m flashdash import --undo "
+              f"{result.import_id}`")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from flashdash import imports, mapping
+    from flashdash.exports import CLI_ACTOR
+
+    store = _store(args)
+    now = clock.now()
+    progress = _progress_printer(args.quiet)
+    quarantine_dir = Path(args.quarantine_dir) if args.quarantine_dir else Path("data") / "quarantine"
+    if args.undo is not None:
+        counts = imports.undo(store, CLI_ACTOR, args.undo, now)
+        print(f"Undid import #{args.undo}: " + (", ".join(f"{n:,} {t} rows" for t, n in counts.items()) or
+                                                  "it had changed nothing") + ".")
+        return 0
+    if args.list:
+        frame = imports.history(store, CLI_ACTOR)
+        if frame.is_empty():
+            print("No imports yet.")
+        for row in frame.iter_rows(named=True):
+            print(f"#{row['id']:<4} {row['started_at']:%Y-%m-%d %H:%M} {row['actor']:<10} {row['entity']:<13} "
+                  f"{row['file_name']}: {row['rows_read']:,} read, {row['imported']:,} new, {row['updated']:,} "
+                  f"updated, {row['skipped']:,} skipped, {row['quarantined']:,} quarantined"
+                  f"{' (undone)' if row['status'] == 'undone' else ''}")
+        return 0
+    if args.preset:
+        if not args.file:
+            raise ValueError("Give the directory that holds the export files: import --preset NAME DIR.")
+        preset = mapping.preset(args.preset)
+        results = imports.import_preset(store, CLI_ACTOR, preset, Path(args.file), now, dry_run=args.dry_run,
+                                        progress=progress)
+        for result in results:
+            _print_result(result, quarantine_dir)
+        return 0
+    if not args.file:
+        raise ValueError("Give the file to import: import FILE --entity ENTITY [--mapping MAPPING.yaml].")
+    path = Path(args.file)
+    if args.mapping:
+        chosen = mapping.load(args.mapping)
+        if args.entity and args.entity != chosen.entity:
+            raise ValueError(f"The mapping is for {chosen.entity}, not {args.entity}.")
+    else:
+        if not args.entity:
+            raise ValueError("Say what the file holds: --entity " + "|".join(mapping.ENTITIES) + ".")
+        info = imports.inspect(path)
+        chosen = mapping.suggest(args.entity, imports.Reader(info).sample())
+        if not chosen.fields:
+            raise ValueError(f"No column of {path.name} looks like a field of {args.entity}; write a mapping file "
+                             "(see the README) and pass --mapping.")
+        print(f"Suggested mapping (save it with --save-mapping and edit it to change it):\n{chosen.to_yaml()}")
+    changes = {}
+    if args.on_duplicate:
+        changes["on_duplicate"] = args.on_duplicate
+    if args.create_missing:
+        changes["create_missing"] = True
+    if args.accept_near_matches:
+        changes["accept_near_matches"] = True
+    chosen = mapping.with_options(chosen, **changes)
+    if args.save_mapping:
+        chosen.save(args.save_mapping)
+        print(f"Saved the mapping to {args.save_mapping}.")
+    result = imports.import_file(store, CLI_ACTOR, path, chosen, now, dry_run=args.dry_run, progress=progress)
+    _print_result(result, quarantine_dir)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flashdash", description="Flash Sales Dashboard commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +244,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir", help="a new or empty folder, or an earlier backup's folder to replace")
     p = add("restore", cmd_restore, "replace the store with a backup; the replaced store is kept beside it")
     p.add_argument("dir", help="the backup's folder")
+    p = add("import", cmd_import, "import a CSV, Excel or Parquet file (or a preset's folder of exports)")
+    p.add_argument("file", nargs="?", help="the file to import; with --preset, the folder of export files")
+    p.add_argument("--entity", help="what the file holds: leads, reps, activities, opportunities, customers, usage")
+    p.add_argument("--mapping", help="a mapping file (YAML; see the README); without it, one is suggested")
+    p.add_argument("--preset", help="olist, salesforce, hubspot or pipedrive: import a folder of their exports")
+    p.add_argument("--on-duplicate", choices=["merge", "skip"], help="a row whose record exists: merge or skip")
+    p.add_argument("--create-missing", action="store_true", help="create reps, teams and regions the file names")
+    p.add_argument("--accept-near-matches", action="store_true", help="read a near-miss name as the known one")
+    p.add_argument("--dry-run", action="store_true", help="check everything and report, but change nothing")
+    p.add_argument("--save-mapping", help="write the mapping used to this YAML file")
+    p.add_argument("--quarantine-dir", help="where quarantined rows are written as CSV (default data/quarantine)")
+    p.add_argument("--undo", type=int, metavar="ID", help="take back import ID")
+    p.add_argument("--list", action="store_true", help="list the imports")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
 
     args = parser.parse_args(argv)
     try:

@@ -499,15 +499,15 @@ def stage(path: Path | str, mapping: Mapping, name: str | None = None, progress:
     directory = Path(tempfile.mkdtemp(prefix="flashdash-import-", dir=workdir))
     expected = estimated_rows(info)
     try:
-        part = 0
+        part = done = 0
         for batch in reader.batches():
             if part == 0:
                 check_columns(mapping, info.columns)
                 coercer.prepare(batch.head(5_000))
             coercer.coerce(batch).write_parquet(directory / f"part-{part:05d}.parquet")
             part += 1
+            done += batch.height
             if progress:
-                done = part * batch_rows
                 progress(min(0.6, 0.6 * done / max(expected, done)), f"Read and checked {done:,} rows")
         if part == 0:
             check_columns(mapping, info.columns)
