@@ -85,20 +85,45 @@ def create_user(
 
 
 def create_demo_users(store: Store, now: datetime) -> dict[str, str]:
-    """One user per role with the README's passwords; rep and manager tied to reps of the first team."""
+    """One user per role with the README's passwords; rep and manager tied to reps of the first team.
+
+    On a store whose first team has no manager (an imported org, e.g. Olist's SDRs and closers) the
+    manager user gets a rep record of its own that manages every team without a manager. On a store
+    without reps there is no book to tie a rep or manager user to, so only the other roles are created.
+    """
     rep_id = store.scalar("demo_rep_for_login")
     manager_id = store.scalar("demo_manager_for_login")
+    if manager_id is None and rep_id is not None and store.scalar("user_by_username", username="manager") is None:
+        manager_id = _demo_manager(store, now)
     created = {}
     for role, (name, password) in DEMO_USERS.items():
         if store.scalar("user_by_username", username=role) is not None:
             continue
         tie = {"rep": rep_id, "manager": manager_id}.get(role)
+        if role in ("rep", "manager") and tie is None:
+            continue
         create_user(store, "system:demo", role, name, role, password, now, rep_id=tie,
                     email=f"{role}@flashpay.example")
         created[role] = password
     with store.write() as con:
         store.run("put_setting", con, key="demo_mode", value="true")
     return created
+
+
+def _demo_manager(store: Store, now: datetime) -> int:
+    """A manager rep record for the demo manager user, made manager of every team that has none."""
+    name = DEMO_USERS["manager"][0]
+    with store.write() as con:
+        teams = store.frame("teams_without_manager", con)
+        rep_id = store.scalar("insert_manager_rep", con, rep_name=name, email="manager@flashpay.example",
+                              team_id=teams["id"][0], start_date=now.date())
+        audit.record(con, "system:demo", "create", "rep", rep_id, now,
+                     after={"name": name, "title": "manager", "team_id": teams["id"][0]})
+        for team_id, team in teams.iter_rows():
+            store.run("set_team_manager", con, manager_id=rep_id, team_id=team_id)
+            audit.record(con, "system:demo", "update", "team", team_id, now, before={"manager_id": None},
+                         after={"manager_id": rep_id}, reason=f"demo manager for {team}")
+    return rep_id
 
 
 def init_admin(store: Store, now: datetime) -> str | None:

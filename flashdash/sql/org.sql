@@ -43,14 +43,26 @@ SELECT DISTINCT channel AS value FROM leads WHERE channel IS NOT NULL ORDER BY 1
 SELECT count(*) FROM reps WHERE id = $rep_id;
 
 -- name: demo_rep_for_login
--- The active rep with the most leads on the first team: the demo rep user's book.
+-- The active seller (any title but manager: rep, sdr, closer, ...) with the most leads on the first team:
+-- the demo rep user's book.
 SELECT r.id FROM reps r JOIN teams t ON t.id = r.team_id
-WHERE r.title = 'rep' AND r.active AND t.id = (SELECT min(id) FROM teams)
+WHERE r.title <> 'manager' AND r.active AND t.id = (SELECT min(id) FROM teams)
 ORDER BY (SELECT count(*) FROM leads l WHERE l.owner_id = r.id) DESC, r.id
 LIMIT 1;
 
 -- name: demo_manager_for_login
 SELECT manager_id FROM teams WHERE id = (SELECT min(id) FROM teams);
+
+-- name: teams_without_manager
+SELECT id, name FROM teams WHERE manager_id IS NULL ORDER BY id;
+
+-- name: insert_manager_rep
+INSERT INTO reps (id, name, email, title, team_id, monthly_quota, start_date, active)
+VALUES (nextval('reps_id_seq'), $rep_name, $email, 'manager', $team_id, 0, $start_date, true)
+RETURNING id;
+
+-- name: set_team_manager
+UPDATE teams SET manager_id = $manager_id WHERE id = $team_id;
 
 -- name: setting
 SELECT value FROM settings WHERE key = $key;
