@@ -2,7 +2,9 @@
 
 The model answers "will this lead be won within `horizon_days` of submission?" from what is known in
 the lead's first week. It is a logistic regression over one-hot and standardised features, so every
-score splits exactly into per-feature contributions (the factors shown beside it). It is judged on an
+score splits exactly into per-feature contributions (the factors shown beside it). A field with many
+values (the landing page: Olist has hundreds) enters as its smoothed win rate in the training period,
+cross-fitted so that no lead's own outcome feeds its feature. It is judged on an
 out-of-time split against a transparent rule (the conversion rate of the lead's channel); when it does
 not beat that rule, or there is too little history, scores come from the rule and say so.
 """
@@ -25,8 +27,9 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from flashdash import clock
 from flashdash.access import Actor, mask_pii
@@ -49,6 +52,11 @@ LOW_RATIO = 2 / 3  # band "low": under two-thirds of the base rate
 MIN_FACTOR = 0.05  # |log-odds| below this is noise, not a factor worth naming
 
 CATEGORICAL = ("interest_level", "channel", "vertical", "company_size", "region")
+# Too many values to one-hot: each value becomes its win rate in the training period, shrunk towards the
+# overall rate as if RATE_PRIOR_LEADS more leads had won at that rate (a page seen 5 times says little).
+RATE_ENCODED = ("landing_page",)
+RATE_PRIOR_LEADS = 20.0
+RATE_FOLDS = 5
 NUMERIC = ("has_campaign", "log_volume", "log_response_hours", "response_missing",
            "calls_7d", "emails_7d", "meetings_7d", "demos_7d")
 # Model columns grouped into the features a person reads: the response time and its missing flag are one.
@@ -56,11 +64,11 @@ GROUP = {"log_volume": "monthly_volume", "log_response_hours": "first_response",
          "response_missing": "first_response"}
 FEATURE_LABELS = {
     "interest_level": "interest level", "channel": "channel", "vertical": "vertical",
-    "company_size": "company size", "region": "region", "has_campaign": "campaign",
+    "company_size": "company size", "region": "region", "landing_page": "landing page", "has_campaign": "campaign",
     "monthly_volume": "monthly volume", "first_response": "first response", "calls_7d": "calls in week 1",
     "emails_7d": "emails in week 1", "meetings_7d": "meetings in week 1", "demos_7d": "demos in week 1",
 }
-ALGORITHM = f"logistic regression (one-hot + standardised features, C={C})"
+ALGORITHM = f"logistic regression (one-hot, landing-page win rate + standardised features, C={C})"
 BASELINE_RULE = "conversion rate of the lead's channel in the training period"
 
 _LOADED: dict[tuple[str, float], tuple[Pipeline, str]] = {}
@@ -188,7 +196,7 @@ def band(probability: float | None, base_rate: float | None) -> str:
 
 def describe(feature: str, row: dict[str, Any]) -> str:
     """The lead's value of a feature, as a person would say it."""
-    if feature in CATEGORICAL:
+    if feature in CATEGORICAL or feature in RATE_ENCODED:
         return f"{FEATURE_LABELS[feature]} {row.get(feature) or '(none)'}"
     if feature == "has_campaign":
         return "from a campaign" if row.get("has_campaign") else "no campaign"
@@ -257,8 +265,14 @@ def split_out_of_time(frame: pl.DataFrame, test_share: float = TEST_SHARE) -> tu
 
 
 def build_pipeline() -> Pipeline:
+    # The rate encoder cross-fits on the training leads (each lead's rate comes from the other folds), so
+    # the model cannot learn to trust a rate that contains the lead's own outcome; scoring uses the rates of
+    # the whole training period. An unseen value gets the overall rate.
+    rates = TargetEncoder(target_type="binary", smooth=RATE_PRIOR_LEADS,
+                          cv=StratifiedKFold(RATE_FOLDS, shuffle=True, random_state=RANDOM_STATE))
     prep = ColumnTransformer(
         [("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(CATEGORICAL)),
+         ("rate", rates, list(RATE_ENCODED)),
          ("num", SimpleImputer(strategy="median", keep_empty_features=True), list(NUMERIC))],
         sparse_threshold=0.0,
     )
@@ -270,14 +284,14 @@ def build_pipeline() -> Pipeline:
 
 def _x(frame: pl.DataFrame) -> Any:
     # The sklearn boundary: pandas in, because ColumnTransformer selects columns by name.
-    return frame.select(*CATEGORICAL, *NUMERIC).to_pandas()
+    return frame.select(*CATEGORICAL, *RATE_ENCODED, *NUMERIC).to_pandas()
 
 
 def column_groups(pipe: Pipeline) -> list[str]:
     """The person-readable feature each transformed column belongs to, in column order."""
     enc: OneHotEncoder = pipe.named_steps["prep"].named_transformers_["cat"]
     groups = [f for f, cats in zip(CATEGORICAL, enc.categories_, strict=True) for _ in cats]
-    return groups + [GROUP.get(f, f) for f in NUMERIC]
+    return groups + list(RATE_ENCODED) + [GROUP.get(f, f) for f in NUMERIC]
 
 
 def contributions(pipe: Pipeline, frame: pl.DataFrame) -> pl.DataFrame:
@@ -342,7 +356,7 @@ def _base_card(now: datetime, horizon_days: int, labelled: pl.DataFrame, train: 
         "horizon_days": horizon_days,
         "label": f"won within {horizon_days} days of submission",
         "algorithm": ALGORITHM, "features": [FEATURE_LABELS[f] for f in dict.fromkeys(
-            [*CATEGORICAL, *(GROUP.get(f, f) for f in NUMERIC)])],
+            [*CATEGORICAL, *RATE_ENCODED, *(GROUP.get(f, f) for f in NUMERIC)])],
         "cutoff": (now - timedelta(days=horizon_days)).isoformat(),
         "labelled": _span(labelled), "train": _span(train), "test": _span(test),
         "baseline": {"rule": BASELINE_RULE, "overall_rate": overall, "rates": _records(rates)},
@@ -366,11 +380,14 @@ def fit(labelled: pl.DataFrame, now: datetime, horizon_days: int) -> tuple[dict[
     p_model = _predict(pipe, test)
     p_base = baseline_scores(test, rates, overall).to_numpy()
     metrics, base_metrics = evaluate(y, p_model), evaluate(y, p_base)
+    weights = importance(pipe, train)
     card.update(
         metrics=metrics, baseline_metrics=base_metrics, beats_baseline=beats(metrics, base_metrics),
         calibration={"model": _records(calibration_bins(y, p_model)), "baseline": _records(calibration_bins(y, p_base))},
         lift={"model": _records(lift_by_decile(y, p_model)), "baseline": _records(lift_by_decile(y, p_base))},
-        importance=_records(importance(pipe, train)),
+        importance=_records(weights.filter(pl.col("importance") > 0)),
+        # e.g. an import without interest levels or activities: features with one value for every lead
+        constant_features=weights.filter(pl.col("importance") == 0)["label"].to_list(),
     )
     return card, pipe
 
@@ -466,6 +483,8 @@ def card_text(card: dict[str, Any]) -> str:
         lines.append(f"Labelled {_range(card['labelled'])}")
     if card.get("importance"):
         lines.append("Top features " + ", ".join(r["label"] for r in card["importance"][:3]))
+    if card.get("constant_features"):
+        lines.append("The same for every training lead (no signal) " + ", ".join(card["constant_features"]))
     if card.get("artifact"):
         lines.append(f"Saved {card['artifact']['file']}")
     return "\n".join(lines)

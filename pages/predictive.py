@@ -60,6 +60,9 @@ with page_errors():
         ui.chart(charts.bar_select(pl.DataFrame(card["importance"]), "label", "importance", param="pred_feature",
                                    title="What the model leans on (mean |contribution| to log-odds)",
                                    value_title="Mean |contribution|", fmt=".2f"), key="pred.importance")
+        if card.get("constant_features"):
+            st.caption("The same for every lead in the training period, so the model cannot learn from them: "
+                       + ", ".join(card["constant_features"]) + ".")
         with st.expander("Model and baseline, bin by bin"):
             ui.table(pl.DataFrame(card["lift"]["model"]), "conversion_lift_model", key="pred.lift_model")
             ui.table(pl.DataFrame(card["lift"]["baseline"]), "conversion_lift_baseline", key="pred.lift_baseline")

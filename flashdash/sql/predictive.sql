@@ -47,6 +47,7 @@ SELECT l.id, l.merchant_name, l.contact_name, l.email, l.owner_id, rep.name AS o
        coalesce(l.vertical, '(none)') AS vertical,
        coalesce(l.company_size, '(none)') AS company_size,
        coalesce(g.name, '(none)') AS region,
+       coalesce(l.landing_page, '(none)') AS landing_page,
        (coalesce(l.campaign, '') <> '')::DOUBLE AS has_campaign,
        ln(1 + greatest(l.monthly_volume, 0)) AS log_volume,
        l.monthly_volume,
