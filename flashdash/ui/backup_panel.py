@@ -50,7 +50,8 @@ def _export(actor: Actor) -> None:
         folder = Path(tempfile.mkdtemp(prefix="flashdash-export-"))
         path = folder / f"{entity}-{now:%Y%m%d-%H%M%S}.{fmt}"
         try:
-            rows = exports.export_entity(current_store(), actor, entity, path, fmt, now)
+            with st.spinner(f"Exporting {entity}…"):
+                rows = exports.export_entity(current_store(), actor, entity, path, fmt, now)
         except (ValueError, StoreError) as exc:
             shutil.rmtree(folder, ignore_errors=True)
             _show_error(exc)
@@ -81,7 +82,8 @@ def _backup(actor: Actor) -> None:
     if st.button("Back up now", key="admin.backup.run", icon=":material/backup:"):
         now = clock.now()
         try:
-            result = backup.backup(store, root / f"{now:%Y%m%d-%H%M%S}", now, actor)
+            with st.spinner("Backing up the store…"):
+                result = backup.backup(store, root / f"{now:%Y%m%d-%H%M%S}", now, actor)
         except StoreError as exc:
             _show_error(exc)
         else:
