@@ -190,8 +190,9 @@ SYNONYMS: dict[str, dict[str, str | None]] = {
     },
     "interest_level": {"hot": "hot", "warm": "warm", "cold": "cold", "high": "hot", "medium": "warm",
                        "low": "cold", "a": "hot", "b": "warm", "c": "cold"},
+    # A bare count ("1000") is not listed: counts go to their bucket, and 1,000 people are "201-1000".
     "company_size": {"1_10": "1-10", "11_50": "11-50", "51_200": "51-200", "201_1000": "201-1000",
-                     "1000": "1000+", "1001": "1000+", "1000+": "1000+", "1000_plus": "1000+",
+                     "1000+": "1000+", "1000_plus": "1000+", "1001+": "1000+", "1001_plus": "1000+",
                      "micro": "1-10", "small": "11-50", "medium": "51-200", "large": "201-1000",
                      "enterprise": "1000+"},
     "title": {"sales_rep": "rep", "sales_representative": "rep", "representative": "rep",
@@ -208,6 +209,10 @@ SYNONYMS: dict[str, dict[str, str | None]] = {
         "prospecting": "discovery", "qualification": "discovery", "needs_analysis": "discovery",
         "appointmentscheduled": "discovery", "appointment_scheduled": "discovery", "qualifiedtobuy": "discovery",
         "qualified_to_buy": "discovery", "lead_in": "discovery", "contact_made": "discovery",
+        # Pipedrive's default pipelines, old and new: Lead In / Qualified, Contact Made, Needs Defined
+        # (or Demo Scheduled), Proposal Made, Negotiations Started.
+        "qualified": "discovery", "needs_defined": "discovery", "needs_discovered": "discovery", "idea": "discovery",
+        "proposal_presented": "proposal", "in_negotiation": "negotiation",
         "discovery": "discovery", "value_proposition": "proposal", "id_decision_makers": "proposal",
         "perception_analysis": "proposal", "proposal_price_quote": "proposal", "proposal": "proposal",
         "presentationscheduled": "proposal", "presentation_scheduled": "proposal",
@@ -346,9 +351,13 @@ def _source(name: str, raw: Any) -> Source:
     given = [k for k in ("column", "value", "template", "default") if k in raw]
     if len(given) != 1:
         raise MappingError(f"Field {name!r}: give exactly one of column, value, template or default.")
+    if "template" in raw and not isinstance(raw["template"], str):
+        raise MappingError(f"Field {name!r}: a template is text such as \"{{First Name}} {{Last Name}}\".")
     formats = raw.get("formats") or ()
     if isinstance(formats, str):
         formats = (formats,)
+    if not isinstance(formats, (list, tuple)):
+        raise MappingError(f"Field {name!r}: formats is a list of date formats such as ['%d/%m/%Y'].")
     values = raw.get("values") or {}
     if not isinstance(values, dict):
         raise MappingError(f"Field {name!r}: values must be a table of 'what the file says: our value'.")
@@ -367,10 +376,27 @@ def _source(name: str, raw: Any) -> Source:
                   multiply=float(multiply) if multiply is not None else None)
 
 
+MAPPING_KEYS = ("entity", "on_duplicate", "create_missing", "accept_near_matches", "options", "fields")
+OPTION_KEYS = ("dayfirst", "decimal", "delimiter", "sheet")
+
+
+def _flag(data: dict[str, Any], key: str, default: bool | None) -> bool | None:
+    # yes/no would read as true whatever it says (bool("no") is True): only real booleans are taken.
+    value = data.get(key, default)
+    if value is not default and not isinstance(value, bool):
+        raise MappingError(f"{key} must be true or false, not {value!r}.")
+    return value
+
+
 def from_dict(data: dict[str, Any]) -> Mapping:
     """A mapping from its YAML form, checked against the entity's fields."""
     if not isinstance(data, dict) or "entity" not in data:
         raise MappingError("A mapping needs `entity:` (one of " + ", ".join(ENTITIES) + ") and `fields:`.")
+    # A misspelt key (on_duplicates: skip) would otherwise be ignored without a word.
+    unknown_keys = [str(k) for k in data if k not in MAPPING_KEYS]
+    if unknown_keys:
+        raise MappingError(f"Unknown key(s) {', '.join(map(repr, unknown_keys))} in the mapping; "
+                           f"a mapping has: {', '.join(MAPPING_KEYS)}.")
     spec = entity_spec(str(data["entity"]))
     fields_raw = data.get("fields") or {}
     if not isinstance(fields_raw, dict):
@@ -383,15 +409,25 @@ def from_dict(data: dict[str, Any]) -> Mapping:
     if on_dup not in ON_DUPLICATE:
         raise MappingError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, not {on_dup!r}.")
     options = data.get("options") or {}
+    if not isinstance(options, dict):
+        raise MappingError("`options:` must be a table such as {dayfirst: true, decimal: ','}.")
+    unknown_options = [str(k) for k in options if k not in OPTION_KEYS]
+    if unknown_options:
+        raise MappingError(f"Unknown option(s) {', '.join(map(repr, unknown_options))}; "
+                           f"options are: {', '.join(OPTION_KEYS)}.")
     decimal = str(options.get("decimal", "auto"))
     if decimal not in (".", ",", "auto"):
         raise MappingError("options.decimal must be '.', ',' or auto.")
+    delimiter = options.get("delimiter")
+    if delimiter is not None and not (isinstance(delimiter, str) and len(delimiter) == 1):
+        raise MappingError(f"options.delimiter must be one character such as ';', not {delimiter!r}.")
+    sheet = options.get("sheet")
     mapping = Mapping(
         entity=spec.name, fields={k: _source(k, v) for k, v in fields_raw.items()}, on_duplicate=on_dup,
-        create_missing=bool(data.get("create_missing", False)),
-        accept_near_matches=bool(data.get("accept_near_matches", False)),
-        dayfirst=options.get("dayfirst"), decimal=decimal, delimiter=options.get("delimiter"),
-        sheet=options.get("sheet"),
+        create_missing=bool(_flag(data, "create_missing", False)),
+        accept_near_matches=bool(_flag(data, "accept_near_matches", False)),
+        dayfirst=_flag(options, "dayfirst", None), decimal=decimal, delimiter=delimiter,
+        sheet=None if sheet is None else str(sheet),
     )
     for name, src in mapping.fields.items():
         if src.template is not None:
@@ -406,6 +442,8 @@ def load(path: Path | str) -> Mapping:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise MappingError(f"There is no mapping file at {path}.") from exc
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, unreadable, not text
+        raise MappingError(f"The mapping file {path} cannot be read as text: {exc}") from exc
     except yaml.YAMLError as exc:
         raise MappingError(f"The mapping file {path} is not valid YAML: {exc}") from exc
     return from_dict(data)
@@ -424,6 +462,36 @@ def template_parts(template: str) -> list[tuple[str, str | None, int | None]]:
                            "characters).")
     parts.append((tail, None, None))
     return parts
+
+
+def resolve_columns(mapping: Mapping, columns: list[str]) -> Mapping:
+    """The mapping with each column it names spelt as the file spells it, when the two differ only in case,
+    spacing or punctuation ("Deal Owner" for "Deal owner", "Email " for "Email"): exports of one product
+    differ in such details between versions and locales. A name that matches no column, or several, is
+    left for `check_columns` to report."""
+    have = set(columns)
+    by_norm: dict[str, list[str]] = {}
+    for c in columns:
+        by_norm.setdefault(norm_header(c), []).append(c)
+
+    def spelt(name: str) -> str:
+        found = by_norm.get(norm_header(name), [])
+        # (a name with braces or a colon could not be written back into a template)
+        ok = len(found) == 1 and not any(ch in found[0] for ch in "{}:")
+        return found[0] if name not in have and ok else name
+
+    fields = {}
+    for key, src in mapping.fields.items():
+        if isinstance(src.column, list):
+            src = replace(src, column=[spelt(c) for c in src.column])
+        elif src.column is not None:
+            src = replace(src, column=spelt(src.column))
+        elif src.template is not None:
+            text = "".join(literal + ("" if col is None else "{" + spelt(col) + (f":{n}" if n else "") + "}")
+                           for literal, col, n in template_parts(src.template))
+            src = replace(src, template=text)
+        fields[key] = src
+    return replace(mapping, fields=fields)
 
 
 def check_columns(mapping: Mapping, columns: list[str]) -> None:
@@ -462,22 +530,40 @@ def _content_score(spec: FieldSpec, values: pl.Series) -> float:
         return float(sample.str.strip_chars().str.to_lowercase().is_in(BOOL_TRUE + BOOL_FALSE).mean() or 0)
     if kind == "enum":
         known = set(spec.vocab) | set(SYNONYMS.get(spec.name, {}))
-        return sum(norm_key(v) in known or v.strip().lower() in known for v in sample) / len(sample)
+        fits = pl.Series([norm_key(v) in known or v.strip().lower() in known for v in sample])
+        if spec.name == "company_size":  # exports give the number of employees, which is bucketed
+            counts = imports.parse_number(pl.DataFrame({"v": sample}), "v", "auto").to_series()
+            fits = fits | (counts >= 1).fill_null(False)
+        return float(fits.mean() or 0)
     if kind == "category" and spec.name == "channel":
         return sum(norm_key(v) in SYNONYMS["channel"] for v in sample) / len(sample)
     return 0.5  # text and references: any content fits
+
+
+FIRST_NAMES = ("first name", "firstname", "given name")
+LAST_NAMES = ("last name", "lastname", "surname", "family name")
+PERSON_FIELDS = {"leads": "contact_name", "reps": "name"}  # filled from first and last names when split
 
 
 def suggest(entity: str, sample: pl.DataFrame) -> Mapping:
     """A mapping guessed from the file's column names and a sample of its content."""
     spec = entity_spec(entity)
     columns = [c for c in sample.columns if not c.startswith("_")]
+    chosen: dict[str, Source] = {}
+    used: set[str] = set()
+    # CRMs export a person's name in two columns; "First Name" alone would fuzzily pass for the full name.
+    first = next((c for c in columns if norm_header(c) in FIRST_NAMES), None)
+    last = next((c for c in columns if norm_header(c) in LAST_NAMES), None)
+    if first and last and not any(ch in first + last for ch in "{}:"):
+        if spec.name in PERSON_FIELDS:
+            chosen[PERSON_FIELDS[spec.name]] = Source(template=f"{{{first}}} {{{last}}}")
+        used |= {first, last}
     scores: list[tuple[float, str, str]] = []
     for f in spec.fields:
         names = [norm_header(a) for a in (f.name, *f.aliases)]
         for col in columns:
             h = norm_header(col)
-            if not h:
+            if not h or col in used:
                 continue
             if h in names:
                 name_score = 1.0 if h == norm_header(f.name) else 0.95
@@ -487,12 +573,12 @@ def suggest(entity: str, sample: pl.DataFrame) -> Mapping:
             content = _content_score(f, sample[col])
             if f.kind in ("email", "number", "int", "datetime", "date", "bool", "enum") and content < 0.5:
                 name_score *= 0.3  # the name says date, the cells do not
-            score = name_score + 0.3 * content if name_score else (0.6 * content if content >= 0.9 and
-                                                                     f.kind in ("email", "datetime") else 0.0)
+            # Without a name, only unmistakable content counts: a column of email addresses is the email
+            # whatever its header says (and beats a text field whose name merely looks alike).
+            weight = {"email": 0.9, "datetime": 0.6}.get(f.kind, 0.0)
+            score = name_score + 0.3 * content if name_score else (weight * content if content >= 0.9 else 0.0)
             if score >= 0.5:
                 scores.append((score, f.name, col))
-    chosen: dict[str, Source] = {}
-    used: set[str] = set()
     for _score, name, col in sorted(scores, key=lambda t: -t[0]):
         if name in chosen or col in used:
             continue
