@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -48,6 +49,7 @@ from flashdash.mapping import (
     check_columns,
     entity_spec,
     norm_key,
+    resolve_columns,
     template_parts,
 )
 from flashdash.store import Store
@@ -64,15 +66,19 @@ PROGRESS = Callable[[float, str], None]
 ISO_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%d %H:%M",
                "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%Y/%m/%d", "%Y/%m/%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f%z",
                "%Y-%m-%d %H:%M:%S%.f%z")
+# "3/14/2025, 10:22 AM": Salesforce's US-locale report exports put a comma between date and time.
 MDY_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p",
-               "%m/%d/%y", "%m-%d-%Y")
-DMY_FORMATS = ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d.%m.%Y", "%d.%m.%Y %H:%M",
-               "%d.%m.%Y %H:%M:%S", "%d/%m/%y", "%d-%m-%Y")
+               "%m/%d/%Y, %I:%M %p", "%m/%d/%Y, %H:%M", "%m/%d/%y", "%m/%d/%y %I:%M %p", "%m-%d-%Y")
+DMY_FORMATS = ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y, %H:%M", "%d.%m.%Y", "%d.%m.%Y %H:%M",
+               "%d.%m.%Y %H:%M:%S", "%d/%m/%y", "%d/%m/%y %H:%M", "%d-%m-%Y")
+YEARS = (1900, 2200)  # a parsed year outside these is a misread ("3/14/25" read with %Y is the year 25)
 TEXT_FORMATS = ("%d %b %Y", "%d-%b-%Y", "%b %d, %Y", "%B %d, %Y", "%d %B %Y", "%b %d %Y", "%d-%b-%y")
 INT32_MAX = 2**31 - 1
 INT_FIELDS_32 = ("duration_min", "payment_count")
 EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 CURRENCY_RE = r"(?i)^(r\$|us\$|\$|€|£|brl|usd|eur|gbp)\s*|\s*(r\$|\$|€|£|brl|usd|eur|gbp)$"
+SIGNED_CURRENCY_RE = r"(?i)^([-+])\s*(?:r\$|us\$|\$|€|£|brl|usd|eur|gbp)\s*"  # -$1,200: the sign comes first
+CRASH_ENV = "FLASHDASH_IMPORT_CRASH_AFTER"
 
 
 class ImportProblem(ValueError):
@@ -154,10 +160,44 @@ def _csv_relation(con: duckdb.DuckDBPyConnection, info: FileInfo, mapping: Mappi
         raise ImportProblem(f"{info.name} cannot be read as CSV: {str(exc).splitlines()[0]}") from exc
 
 
-def _string_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    out = frame.with_columns(pl.col(c).cast(pl.String, strict=False) for c in frame.columns
-                             if frame.schema[c] != pl.String)
-    return out.rename({c: f"column{i + 1}" for i, c in enumerate(out.columns) if not str(c).strip()})
+def safe_names(columns: list[str]) -> list[str]:
+    """A file's column names as the import reads them: a blank name becomes columnN, a repeated one gets a
+    suffix, and `_row` (the import's own row number) becomes "_row (file)"."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, c in enumerate(columns):
+        name = str(c) if str(c).strip() else f"column{i + 1}"
+        name = "_row (file)" if name == "_row" else name
+        base, k = name, 1
+        while name in seen:
+            k += 1
+            name = f"{base}_{k}"
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+def _text(series: pl.Series) -> pl.Series:
+    """A column as text. Lists, structs, binary and durations do not cast: they are written out instead."""
+    if series.dtype == pl.String:
+        return series
+    try:
+        return series.cast(pl.String, strict=False)
+    except pl.exceptions.PolarsError:
+        def show(v: Any) -> str | None:
+            if v is None:
+                return None
+            if isinstance(v, bytes):
+                return v.decode("utf-8", errors="replace")
+            return json.dumps(v, default=str, ensure_ascii=False) if isinstance(v, (list, dict)) else str(v)
+        return pl.Series(series.name, [show(v) for v in series.to_list()], dtype=pl.String)
+
+
+def _string_frame(columns: list[str], batch: Any) -> pl.DataFrame:
+    """A batch (polars or arrow) as text columns under the file's safe names."""
+    if not isinstance(batch, pl.DataFrame):
+        batch = pl.from_arrow(batch.rename_columns([f"c{i}" for i in range(batch.num_columns)]))
+    return pl.DataFrame([_text(s).alias(name) for s, name in zip(batch.get_columns(), columns, strict=True)])
 
 
 @dataclass
@@ -178,24 +218,23 @@ class Reader:
 
     def batches(self) -> Iterator[pl.DataFrame]:
         start = 0
-        for batch in self._raw_batches():
-            batch = _string_frame(batch)
-            if not self.info.columns:
-                self.info.columns = list(batch.columns)
+        for raw in self._raw_batches():
+            batch = _string_frame(self.info.columns, raw)
             n = batch.height
             yield batch.with_columns(_row=pl.int_range(start + 1, start + n + 1, dtype=pl.Int64))
             start += n
         self.rows_accepted = start
 
-    def _raw_batches(self) -> Iterator[pl.DataFrame]:
+    def _raw_batches(self) -> Iterator[Any]:
+        """Batches as the file's reader gives them (arrow record batches or polars frames), setting
+        `info.columns` first."""
         kind = self.info.kind
         if kind == "csv":
             with Store.scratch() as con:
                 rel = _csv_relation(con, self.info, self.mapping)
-                self.info.columns = list(rel.columns)
+                self.info.columns = safe_names(rel.columns)
                 try:
-                    for rb in rel.to_arrow_reader(self.batch_rows):
-                        yield pl.from_arrow(rb)  # type: ignore[misc]
+                    yield from rel.to_arrow_reader(self.batch_rows)
                 except duckdb.Error as exc:
                     raise ImportProblem(f"{self.info.name} cannot be read as CSV: {str(exc).splitlines()[0]}") \
                         from exc
@@ -207,16 +246,18 @@ class Reader:
                 pf = pq.ParquetFile(self.info.path)
             except Exception as exc:  # pyarrow raises several types for a damaged file
                 raise ImportProblem(f"{self.info.name} cannot be read as Parquet: {exc}") from exc
-            self.info.columns = list(pf.schema_arrow.names)
-            for rb in pf.iter_batches(batch_size=self.batch_rows):
-                yield pl.from_arrow(rb)  # type: ignore[misc]
+            self.info.columns = safe_names(pf.schema_arrow.names)
+            try:
+                yield from pf.iter_batches(batch_size=self.batch_rows)
+            except (OSError, ValueError) as exc:  # a damaged page shows only when it is read
+                raise ImportProblem(f"{self.info.name} cannot be read as Parquet: {exc}") from exc
         else:
             try:
                 frame = pl.read_excel(self.info.path, sheet_name=self.mapping.sheet if self.mapping else None,
                                       infer_schema_length=0)
             except Exception as exc:  # fastexcel raises its own error types
                 raise ImportProblem(f"{self.info.name} cannot be read as an Excel workbook: {exc}") from exc
-            self.info.columns = list(frame.columns)
+            self.info.columns = safe_names(frame.columns)
             for offset in range(0, frame.height, self.batch_rows):
                 yield frame.slice(offset, self.batch_rows)
 
@@ -237,12 +278,16 @@ def number_expr(text: pl.Expr, decimal: str) -> pl.Expr:
     """Numbers as people write them: 1,234.50  1.234,50  1 234  (12)  $1,200  R$ 300,00."""
     s = text.str.strip_chars()
     negative = s.str.contains(r"^\(.*\)$")
-    s = s.str.replace_all(r"^\(|\)$", "").str.replace_all(CURRENCY_RE, "")
+    s = s.str.replace_all(r"^\(|\)$", "").str.replace(SIGNED_CURRENCY_RE, "${1}").str.replace_all(CURRENCY_RE, "")
     s = s.str.replace_all(r"[\s\u00a0\u202f'_]", "")
+    # With the decimal mark given, the other mark may only group thousands: "1,234.5" in a file said to
+    # write decimal commas is not 1.2345 but a cell to look at.
     if decimal == ",":
-        s = s.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+        ok = s.str.contains(r"^[-+]?(\d{1,3}(\.\d{3})+|\d*)(,\d+)?([eE][-+]?\d+)?$")
+        s = pl.when(ok).then(s.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
     elif decimal == ".":
-        s = s.str.replace_all(",", "", literal=True)
+        ok = s.str.contains(r"^[-+]?(\d{1,3}(,\d{3})+|\d*)(\.\d+)?([eE][-+]?\d+)?$")
+        s = pl.when(ok).then(s.str.replace_all(",", "", literal=True))
     else:
         s = (pl.when(s.str.contains(r"^[-+]?\d{1,3}(,\d{3})+(\.\d*)?$")).then(s.str.replace_all(",", "", literal=True))
              .when(s.str.contains(r"^[-+]?\d{1,3}(\.\d{3})+,\d*$|^[-+]?\d{1,3}(\.\d{3}){2,}$"))
@@ -259,13 +304,15 @@ def parse_number(frame: pl.DataFrame, column: str, decimal: str) -> pl.DataFrame
 
 
 def parse_datetime_expr(column: str, formats: tuple[str, ...] | list[str]) -> pl.Expr:
+    """The first of `formats` that reads each cell (times with an offset are converted to UTC)."""
     parsed = []
     for fmt in formats:
         if "%z" in fmt:
-            parsed.append(pl.col(column).str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
-                          .dt.replace_time_zone(None))
+            value = pl.col(column).str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.replace_time_zone(None)
         else:
-            parsed.append(pl.col(column).str.strptime(pl.Datetime("us"), fmt, strict=False))
+            value = pl.col(column).str.strptime(pl.Datetime("us"), fmt, strict=False)
+        # %Y reads "25" as the year 25: such a misreading must leave the cell to the next format (%y).
+        parsed.append(pl.when(value.dt.year().is_between(*YEARS)).then(value))
     return pl.coalesce(parsed) if parsed else pl.lit(None, pl.Datetime("us"))
 
 
@@ -278,8 +325,9 @@ def detect_formats(values: pl.Series, dayfirst: bool | None) -> tuple[list[str],
     frame = pl.DataFrame({"v": sample})
     counts = {f: frame.select(parse_datetime_expr("v", [f]).is_not_null().sum()).item()
               for f in ISO_FORMATS + MDY_FORMATS + DMY_FORMATS + TEXT_FORMATS}
-    mdy = max(counts[f] for f in MDY_FORMATS)
-    dmy = max(counts[f] for f in DMY_FORMATS)
+    # Cells each reading takes in any of its formats: "3/14/2025 10:22 AM" beside "03/04/2025" settles it.
+    mdy = frame.select(parse_datetime_expr("v", MDY_FORMATS).is_not_null().sum()).item()
+    dmy = frame.select(parse_datetime_expr("v", DMY_FORMATS).is_not_null().sum()).item()
     note = None
     drop: tuple[str, ...] = ()
     if dayfirst is True:
@@ -317,13 +365,18 @@ def _raw(src: Source) -> pl.Expr:
         return _clean(pl.col(src.column))
     if src.template is not None:
         pieces: list[pl.Expr] = []
+        cells: list[pl.Expr] = []
         for literal, column, length in template_parts(src.template):
             if literal:
                 pieces.append(pl.lit(literal))
             if column is not None:
                 cell = _clean(pl.col(column))
-                pieces.append(cell.str.slice(0, length) if length else cell)
-        return pl.concat_str(pieces)
+                cells.append(cell.str.slice(0, length) if length else cell)
+                pieces.append(cells[-1])
+        # "{First Name} {Last Name}" with no first name is the last name, not nothing; with no cell at all
+        # the field is empty ("SDR {sdr_id}" of a row without an id is not "SDR").
+        text = pl.concat_str(pieces, ignore_nulls=True).str.strip_chars()
+        return pl.when(pl.any_horizontal([c.is_not_null() for c in cells])).then(text)
     value = src.value
     if value is None:
         return pl.lit(None, pl.String)
@@ -496,13 +549,18 @@ def stage(path: Path | str, mapping: Mapping, name: str | None = None, progress:
     info = inspect(path, name)
     reader = Reader(info, mapping, batch_rows=batch_rows)
     coercer = Coercer(mapping)
+
+    def check() -> None:  # once the header is read
+        coercer.mapping = resolve_columns(mapping, info.columns)
+        check_columns(coercer.mapping, info.columns)
+
     directory = Path(tempfile.mkdtemp(prefix="flashdash-import-", dir=workdir))
     expected = estimated_rows(info)
     try:
         part = done = 0
         for batch in reader.batches():
             if part == 0:
-                check_columns(mapping, info.columns)
+                check()
                 coercer.prepare(batch.head(5_000))
             coercer.coerce(batch).write_parquet(directory / f"part-{part:05d}.parquet")
             part += 1
@@ -510,7 +568,7 @@ def stage(path: Path | str, mapping: Mapping, name: str | None = None, progress:
             if progress:
                 progress(min(0.6, 0.6 * done / max(expected, done)), f"Read and checked {done:,} rows")
         if part == 0:
-            check_columns(mapping, info.columns)
+            check()
             coercer.prepare(pl.DataFrame(schema=dict.fromkeys(info.columns, pl.String)))
             empty = pl.DataFrame(schema={c: pl.String for c in info.columns}).with_columns(_row=pl.lit(0, pl.Int64))
             coercer.coerce(empty).write_parquet(directory / "part-00000.parquet")
@@ -694,7 +752,10 @@ class _Apply:
         unresolved = values.filter(~pl.col("v").is_in(matched["v"]))["v"]
         near = pl.DataFrame(schema={"v": pl.String, "label": pl.String, "id": pl.Int64})
         if unresolved.len() and self.mapping.create_missing and target in CREATABLE:
-            resolved = pl.concat([resolved, self._create(target, unresolved.to_list())])
+            # Only for rows that can still be taken: a row already quarantined (a bad date, say) makes no rep.
+            wanted = {v for (v,) in self.x(f"SELECT DISTINCT {name} FROM staged_rows WHERE {name} IS NOT NULL "
+                                           "AND _errors IS NULL")}
+            resolved = pl.concat([resolved, self._create(target, [v for v in unresolved.to_list() if v in wanted])])
         elif unresolved.len():
             near = _near_matches(unresolved, candidates.select("label", "id"))
         if near.height:
@@ -732,6 +793,8 @@ class _Apply:
     def _create(self, target: str, names: list[str]) -> pl.DataFrame:
         """Insert the reps, teams or regions the file names but the store lacks; returns name -> id."""
         frame = pl.DataFrame({"v": names}, schema={"v": pl.String}).unique().sort("v")
+        if frame.is_empty():
+            return pl.DataFrame(schema={"v": pl.String, "id": pl.Int64, "n": pl.UInt32})
         self.con.register("_new", frame.to_arrow())
         if target == "reps":
             rows = self.x("INSERT INTO reps (id, external_id, name, email, title, monthly_quota, active) "
@@ -887,18 +950,33 @@ class _Apply:
             self.x("UPDATE staged_rows SET won = (stage = 'closed_won') WHERE won IS NULL AND stage IN "
                    "('closed_won', 'closed_lost')")
             self.x("UPDATE staged_rows SET stage = 'discovery' WHERE stage IS NULL AND _id IS NULL")
+            if "closed_at" in cols:
+                # An open deal has not closed: CRMs export one "Close Date" that is the expected date until
+                # the deal closes, and presets map it to both fields.
+                self.x("UPDATE staged_rows SET closed_at = NULL WHERE stage IN ('discovery', 'proposal', "
+                       "'negotiation')")
         noun = self.spec.name.removesuffix("s") if self.spec.name != "usage" else "usage day"
         cols = _stage_columns(self.con)
-        for f in self.spec.fields:
-            if not f.required:
-                continue
-            col = f.target if f.kind == "ref" else f.name
-            # A duplicate may supply what the first row lacked: judge the row's group, not the row.
-            supplied = (f"OR EXISTS (SELECT 1 FROM staged_rows o WHERE o._ident = staged_rows._ident "
-                        f"AND o.{_q(col)} IS NOT NULL AND o._errors IS NULL)") if col in cols else ""
-            missing = f"{_q(col)} IS NULL" if col in cols else "true"
-            self.error(f"_id IS NULL AND _errors IS NULL AND {missing} AND NOT (false {supplied})",
-                       f"'{f.name} is required for a new {noun} (the row matches no {noun} in the store)'")
+        merge = self.mapping.on_duplicate == "merge"
+        # Merging, a duplicate may supply what the first row lacked: judge the row's group, not the row.
+        # Skipping, the first row is taken as it is, so it must have everything itself. A row quarantined
+        # for one field can no longer supply another, so the check runs until nothing changes.
+        while True:
+            before = self._quarantined()
+            for f in self.spec.fields:
+                if not f.required:
+                    continue
+                col = f.target if f.kind == "ref" else f.name
+                supplied = (f"OR EXISTS (SELECT 1 FROM staged_rows o WHERE o._ident = staged_rows._ident "
+                            f"AND o.{_q(col)} IS NOT NULL AND o._errors IS NULL)") if col in cols and merge else ""
+                missing = f"{_q(col)} IS NULL" if col in cols else "true"
+                self.error(f"_id IS NULL AND _errors IS NULL AND {missing} AND NOT (false {supplied})",
+                           f"'{f.name} is required for a new {noun} (the row matches no {noun} in the store)'")
+            if self._quarantined() == before:
+                break
+
+    def _quarantined(self) -> int:
+        return self.x("SELECT count(*) FROM staged_rows WHERE _errors IS NOT NULL")[0][0]
 
     def _value_columns(self) -> list[str]:
         """Stage columns that fill table columns: the mapped fields, as the table names them."""
@@ -917,6 +995,12 @@ class _Apply:
                 cols.append(extra)
         return cols
 
+    def _new_only_columns(self) -> list[str]:
+        """Stage columns of the fields the mapping fills only for new records."""
+        have = _columns(self.con, self.spec.table)
+        targets = [self.spec.field(n).target for n, src in self.mapping.fields.items() if src.only_new]
+        return [t for t in targets if t in have and t not in self.spec.key_columns]
+
     def _outcomes(self) -> None:
         merge = self.mapping.on_duplicate == "merge"
         self.x("ALTER TABLE staged_rows ADD COLUMN _first BIGINT")
@@ -927,10 +1011,13 @@ class _Apply:
         self.x("UPDATE staged_rows SET _outcome = 'skipped', _reason = 'duplicate of row ' || _first || ' in this file' "
                "|| ? WHERE _outcome IS NULL AND _row <> _first", [merged])
         cols = self._value_columns()
-        if merge and cols:
+        # Fields filled only for new records merge too: the group's first row may become one.
+        merged_cols = cols + [c for c in self._new_only_columns() if c not in cols]
+        if merge and merged_cols:
             # The group's last non-empty value of each field goes onto its first row.
-            sets = ", ".join(f"{_q(c)} = g.{_q(c)}" for c in cols)
-            aggs = ", ".join(f"arg_max({_q(c)}, _row) FILTER (WHERE {_q(c)} IS NOT NULL) AS {_q(c)}" for c in cols)
+            sets = ", ".join(f"{_q(c)} = g.{_q(c)}" for c in merged_cols)
+            aggs = ", ".join(f"arg_max({_q(c)}, _row) FILTER (WHERE {_q(c)} IS NOT NULL) AS {_q(c)}"
+                             for c in merged_cols)
             self.x(f"UPDATE staged_rows SET {sets} FROM (SELECT _ident, {aggs} FROM staged_rows WHERE _errors IS NULL "
                    "GROUP BY 1 HAVING count(*) > 1) g WHERE staged_rows._ident = g._ident AND staged_rows._row = staged_rows._first")
         self.x("UPDATE staged_rows SET _outcome = 'imported' WHERE _outcome IS NULL AND _id IS NULL")
@@ -1129,11 +1216,19 @@ def _apply_all(store: Store, actor: Actor, staged: list[Staged], now: datetime, 
                 for r in results:
                     r.dry_run, r.import_id = True, None
                 raise _DryRun(results)
+            _crash_point("write")
     except _DryRun as done:
         return done.result
     if progress:
         progress(1.0, "Done")
     return results
+
+
+def _crash_point(name: str) -> None:
+    """`FLASHDASH_IMPORT_CRASH_AFTER=write` ends the process here, every row written and nothing committed,
+    as a kill at the worst moment would: the atomicity test runs an import with it."""
+    if os.environ.get(CRASH_ENV) == name:
+        os._exit(137)
 
 
 def find_files(directory: Path, pattern: str) -> Path:
@@ -1209,6 +1304,7 @@ def undo(store: Store, actor: Actor, import_id: int, now: datetime) -> dict[str,
         if later:
             ids = ", ".join(f"#{r[0]}" for r in later)
             raise ImportProblem(f"Import {ids} changed the same records after #{import_id}; undo it first.")
+        _refuse_if_referenced(con, import_id)
         counts: dict[str, int] = {}
         tables = [r[0] for r in con.execute("SELECT DISTINCT table_name FROM import_changes WHERE import_id = ?",
                                             [import_id]).fetchall()]
@@ -1237,6 +1333,38 @@ def undo(store: Store, actor: Actor, import_id: int, now: datetime) -> dict[str,
                     [now, actor.username, import_id])
         audit.record(con, actor.username, "undo_import", rows[0][1], import_id, now, after=counts)
     return counts
+
+
+# Columns that point at another table's rows, wherever they appear (leads.owner_id, activities.lead_id, ...).
+REFERENCE_COLUMNS = {"lead_id": "leads", "owner_id": "reps", "rep_id": "reps", "manager_id": "reps",
+                     "customer_id": "customers", "team_id": "teams", "region_id": "regions"}
+
+
+def _refuse_if_referenced(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
+    """Undoing an import deletes the rows it inserted; rows written since that point at them (an activity
+    imported for an imported lead, a lead given to a created rep) would be left pointing at nothing."""
+    inserted = {t for (t,) in con.execute("SELECT DISTINCT table_name FROM import_changes WHERE import_id = ? "
+                                          "AND action = 'insert'", [import_id]).fetchall()}
+    refs = con.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main' "
+                       "AND table_catalog = current_database() AND column_name IN (SELECT unnest(?)) ORDER BY 1, 2", [list(REFERENCE_COLUMNS)]).fetchall()
+    for table, column in refs:
+        target = REFERENCE_COLUMNS[column]
+        if target not in inserted:
+            continue
+        has_id = "id" in _columns(con, table)
+        own = ("t.id = CAST(o.row_key->>'id' AS BIGINT)" if has_id else
+               "t.customer_id = CAST(o.row_key->>'customer_id' AS BIGINT) AND t.day = CAST(o.row_key->>'day' AS DATE)"
+               if table == "customer_usage" else "false")
+        # The import's own rows do not count: undo deletes or restores them too.
+        ((n,),) = con.execute(
+            f"SELECT count(*) FROM {_q(table)} t JOIN import_changes c ON c.import_id = $id AND c.table_name = $target "
+            f"AND c.action = 'insert' AND t.{_q(column)} = CAST(c.row_key->>'id' AS BIGINT) "
+            f"WHERE NOT EXISTS (SELECT 1 FROM import_changes o WHERE o.import_id = $id AND o.table_name = $table "
+            f"AND {own})", {"id": import_id, "target": target, "table": table}).fetchall()
+        if n:
+            raise ImportProblem(f"{n:,} {table} row(s) written since import #{import_id} refer to {target} it "
+                                f"created ({table}.{column}); undoing it would leave them pointing at nothing. "
+                                "Undo or change those first.")
 
 
 def check_mapping(mapping: Mapping) -> None:
