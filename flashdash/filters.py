@@ -8,19 +8,47 @@ from datetime import date, timedelta
 from typing import Any
 
 from flashdash.access import Actor
+from flashdash.store import Store
 
 
 class FilterError(ValueError):
     """A filter value that cannot be used; the message says how to fix it."""
 
 
+ALL_DATA = "All data"
 PRESETS = ("Last 7 days", "Last 30 days", "Last 90 days", "Quarter to date", "Year to date", "Last 12 months",
-           "Custom")
+           ALL_DATA, "Custom")
 DEFAULT_PRESET = "Last 90 days"
 
 
-def preset_range(preset: str, today: date) -> tuple[date, date]:
-    """The inclusive (start, end) of a named preset, ending today."""
+@dataclass(frozen=True)
+class DataSpan:
+    """The days the store has data for: first and last day with any record, and the last submission."""
+
+    first: date
+    last: date
+    last_submitted: date | None
+
+
+def data_span(store: Store) -> DataSpan | None:
+    """The store's span of data (None for a store without leads, deals or activities)."""
+    row = store.frame("data_span").row(0, named=True)
+    if row["first_day"] is None:
+        return None
+    return DataSpan(first=row["first_day"], last=row["last_day"], last_submitted=row["last_submitted"])
+
+
+def recorded(store: Store) -> frozenset[str]:
+    """What the store's data records at all, of: activities, first_response, interest_level, quota, usage,
+    regions. An import (e.g. Olist's funnel) may have none of them; pages then say so instead of showing 0."""
+    row = store.frame("data_recorded").row(0, named=True)
+    return frozenset(k for k, v in row.items() if v)
+
+
+def preset_range(preset: str, today: date, span: DataSpan | None = None) -> tuple[date, date]:
+    """The inclusive (start, end) of a named preset, ending today ("All data": the store's span)."""
+    if preset == ALL_DATA:
+        return (span.first, span.last) if span is not None else (today, today)
     if preset == "Last 7 days":
         return today - timedelta(days=6), today
     if preset == "Last 30 days":
@@ -92,6 +120,22 @@ class Filters:
         }
 
 
-def default_filters(today: date) -> Filters:
-    start, end = preset_range(DEFAULT_PRESET, today)
+def default_preset(today: date, span: DataSpan | None) -> str:
+    """DEFAULT_PRESET, unless nothing was submitted in it (e.g. an import of old data): then "All data"."""
+    if span is None or span.last_submitted is None:
+        return DEFAULT_PRESET
+    return ALL_DATA if span.last_submitted < preset_range(DEFAULT_PRESET, today)[0] else DEFAULT_PRESET
+
+
+def fallback_note(today: date, span: DataSpan | None) -> str | None:
+    """Why the period is "All data" by default, or None when the usual default applies."""
+    if default_preset(today, span) != ALL_DATA or span is None or span.last_submitted is None:
+        return None
+    return (f"Nothing was submitted in the {DEFAULT_PRESET.lower()} (the latest submission is from "
+            f"{span.last_submitted:%b %d, %Y}), so the period starts as all the data: {span.first:%b %d, %Y} – "
+            f"{span.last:%b %d, %Y}.")
+
+
+def default_filters(today: date, span: DataSpan | None = None) -> Filters:
+    start, end = preset_range(default_preset(today, span), today, span)
     return Filters(start=start, end=end)

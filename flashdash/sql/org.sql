@@ -25,6 +25,30 @@ SELECT DISTINCT t.id, t.name FROM teams t JOIN reps r ON r.team_id = t.id
 WHERE $scope_all OR list_contains($scope_reps, r.id)
 ORDER BY t.name;
 
+-- name: data_span
+-- The first and last day with any record (submission, status change, deal, activity) and the last submission:
+-- the date filter's "All data", and its default when nothing was submitted recently.
+WITH d AS (
+    SELECT min(submitted_at) AS first, greatest(max(submitted_at), max(status_changed_at)) AS last,
+           max(submitted_at) AS last_submitted FROM leads
+    UNION ALL
+    SELECT min(created_at), greatest(max(created_at), max(closed_at)), NULL FROM opportunities
+    UNION ALL
+    SELECT min(occurred_at), max(occurred_at), NULL FROM activities
+)
+SELECT min(first)::DATE AS first_day, max(last)::DATE AS last_day, max(last_submitted)::DATE AS last_submitted
+FROM d;
+
+-- name: data_recorded
+-- What the store's data records at all (an import may bring leads and deals but no activities, first
+-- responses, interest levels, quotas, usage or regions): pages leave such figures out and say so.
+SELECT EXISTS (SELECT 1 FROM activities) AS activities,
+       EXISTS (SELECT 1 FROM leads WHERE first_response_at IS NOT NULL) AS first_response,
+       EXISTS (SELECT 1 FROM leads WHERE lower(trim(interest_level)) IN ('cold', 'warm', 'hot')) AS interest_level,
+       EXISTS (SELECT 1 FROM reps WHERE monthly_quota > 0) AS quota,
+       EXISTS (SELECT 1 FROM customer_usage) AS usage,
+       EXISTS (SELECT 1 FROM regions) AS regions;
+
 -- name: filter_options_regions
 SELECT id, name FROM regions ORDER BY name;
 

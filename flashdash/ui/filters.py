@@ -2,7 +2,8 @@
 
 Values live in session state under `flt.*` so that they follow the user from page to page (a
 widget's own state is dropped when another page is shown); `?rep=`, `?team=`, `?start=`, `?end=`
-in the URL set them, and a value the user may not see is refused with a message.
+in the URL set them, and a value the user may not see is refused with a message. The period starts as
+the last 90 days, or as all the data (with a note saying so) when nothing was submitted in them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ import streamlit as st
 
 from flashdash import clock, org
 from flashdash.access import Actor
-from flashdash.filters import DEFAULT_PRESET, PRESETS, FilterError, Filters, parse_date, preset_range
+from flashdash.filters import (
+    ALL_DATA,
+    PRESETS,
+    FilterError,
+    Filters,
+    data_span,
+    default_preset,
+    fallback_note,
+    parse_date,
+    preset_range,
+)
 from flashdash.ui.store import cached
 
 _KEYS = ("preset", "dates", "teams", "regions", "reps", "verticals", "channels")
@@ -71,6 +82,8 @@ def sidebar_filters(actor: Actor) -> Filters:
     """Draw the shared filters in the sidebar and return the current selection."""
     opts = cached(org.filter_options, actor)
     today = clock.now().date()
+    span = cached(data_span)
+    default = default_preset(today, span)
     # Apply a link's filters once (the user may change them afterwards), but keep its notes on screen:
     # reruns happen at any moment and a message shown once would vanish. A link that cannot be used
     # raises every run until it is fixed.
@@ -87,19 +100,25 @@ def sidebar_filters(actor: Actor) -> Filters:
     }
     with st.sidebar:
         st.subheader("Filters")
-        preset = st.selectbox("Date range", PRESETS, key=_restore("preset", DEFAULT_PRESET),
+        preset = st.selectbox("Date range", PRESETS, key=_restore("preset", default),
                               on_change=_remember, args=("preset",))
         if preset == "Custom":
-            dates = st.date_input("From – to", key=_restore("dates", preset_range(DEFAULT_PRESET, today)),
-                                  on_change=_remember, args=("dates",), max_value=today, format="YYYY-MM-DD")
+            # the picker's bounds reach the store's data, however old (its own default floor is ten years back)
+            floor = min(today.replace(year=today.year - 10, day=min(today.day, 28)), span.first if span else today)
+            dates = st.date_input("From – to", key=_restore("dates", preset_range(default, today, span)),
+                                  on_change=_remember, args=("dates",), min_value=floor,
+                                  max_value=max(today, span.last if span else today), format="YYYY-MM-DD")
             if not isinstance(dates, tuple | list) or len(dates) != 2:
                 st.info("Pick an end date to complete the range.")
                 start = end = dates[0] if isinstance(dates, tuple | list) and dates else today
             else:
                 start, end = dates
         else:
-            start, end = preset_range(preset, today)
+            start, end = preset_range(preset, today, span)
             st.caption(f"{start:%b %d, %Y} – {end:%b %d, %Y}")
+            note = fallback_note(today, span) if preset == ALL_DATA else None
+            if note:
+                st.info(note, icon=":material/history:")
         chosen: dict[str, list[Any]] = {}
         for name, label in (("teams", "Team"), ("regions", "Region"), ("reps", "Rep")):
             if len(names[name]) <= 1 and name != "regions":
