@@ -2,6 +2,10 @@
 
 One SQL aggregate gives every rep's counts for the period (through the scoped macros, so the actor's
 row scope holds); the rates, the ranking and the team roll-up are pure functions on that frame.
+
+A sales org that splits the work (reps titled 'sdr' qualify leads, reps titled 'closer' close deals, as in
+Olist's funnel) gets two more views: SDRs ranked on the leads they own, closers on the deals they own.
+Figures the store does not record at all (activities, first responses, quotas) are left out, not shown as 0.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import polars as pl
 
 from flashdash.access import Actor, mask_pii
 from flashdash.executive import Kpi
-from flashdash.filters import Filters
+from flashdash.filters import Filters, recorded
 from flashdash.store import Store
 
 LEADS_LIMIT = 500
@@ -35,7 +39,35 @@ METRICS = (
     Metric("attainment", "Quota attainment", "pct",
            help="Won revenue ÷ (monthly quota × months in the period). Managers carry no personal quota."),
 )
-METRIC_BY_KEY = {m.key: m for m in METRICS}
+# Ranked only in the SDR and closer views.
+VIEW_ONLY_METRICS = (
+    Metric("won_leads", "Leads won", "count",
+           help="Leads the rep owns that were submitted in the period and are won so far."),
+    Metric("won_deals", "Deals won", "count", help="Won opportunities the rep owns that closed in the period."),
+)
+METRIC_BY_KEY = {m.key: m for m in (*METRICS, *VIEW_ONLY_METRICS)}
+
+VIEWS = {"all": "All reps", "sdr": "SDRs", "closer": "Closers"}
+VIEW_METRICS = {
+    "all": tuple(m.key for m in METRICS),
+    "sdr": ("leads", "won_leads", "conversion", "activities", "median_response_hours"),
+    "closer": ("won_deals", "won_revenue", "attainment", "activities"),
+}
+VIEW_HELP = {
+    "sdr": "SDRs (title sdr) qualify leads: ranked on the leads they own that were submitted in the period.",
+    "closer": "Closers (title closer, and anyone else who won a deal in the period) close deals: ranked on the "
+              "won opportunities they own that closed in the period.",
+}
+# The columns each view leaves out of the rep and team tables (they belong to the other view).
+VIEW_HIDES = {
+    "all": (),
+    "sdr": ("won_revenue", "quota_target", "attainment", "won_deals"),
+    "closer": ("leads", "won_leads", "conversion", "median_response_hours"),
+}
+# What a figure needs the store to record (filters.recorded); without it the figure is left out.
+NEEDS = {"activities": "activities", "median_response_hours": "first_response", "attainment": "quota",
+         "quota_target": "quota"}
+NEED_LABELS = {"activities": "activities", "first_response": "first responses", "quota": "quotas"}
 
 # The columns of the rep and team tables, in the order shown.
 REP_COLUMNS = ("rank", "rep", "team", "title", "active", "leads", "activities", "median_response_hours",
@@ -135,7 +167,70 @@ def board(store: Store, actor: Actor, filters: Filters) -> dict[str, Any]:
         team_response = store.frame("scoreboard_team_response", con, **params)
     reps = with_rates(label_reps(reps), months)
     teams = team_summary(reps, team_response, months)
-    return {"reps": reps, "teams": teams, "months": months}
+    return {"reps": reps, "teams": teams, "team_response": team_response, "months": months,
+            "recorded": recorded(store)}
+
+
+def views(reps: pl.DataFrame) -> list[str]:
+    """The views worth offering: "all", plus "sdr" and "closer" when reps carry those titles."""
+    titles = set(reps["title"].to_list()) if "title" in reps.columns else set()
+    return ["all", *(v for v in ("sdr", "closer") if v in titles)]
+
+
+def in_view(reps: pl.DataFrame, view: str) -> pl.DataFrame:
+    """The reps a view ranks: all of them; the SDRs; or the closers and anyone else who won a deal."""
+    if view == "sdr":
+        return reps.filter(pl.col("title") == "sdr")
+    if view == "closer":
+        return reps.filter((pl.col("title") == "closer") | (pl.col("won_deals") > 0))
+    return reps
+
+
+def view_metrics(view: str, recorded: frozenset[str] | set[str]) -> list[str]:
+    """The metrics a view ranks on, less those the store does not record."""
+    return [k for k in VIEW_METRICS[view] if NEEDS.get(k) is None or NEEDS[k] in recorded]
+
+
+def hidden_columns(view: str, recorded: frozenset[str] | set[str]) -> list[str]:
+    """The table columns a view leaves out: the other view's figures and those the store does not record."""
+    return [*VIEW_HIDES[view], *(c for c, need in NEEDS.items() if need not in recorded)]
+
+
+def unrecorded_note(recorded: frozenset[str] | set[str]) -> str | None:
+    """Which of the scoreboard's figures this store's data does not have (None when it has them all)."""
+    missing = [label for need, label in NEED_LABELS.items() if need not in recorded]
+    if not missing:
+        return None
+    listed = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} or {missing[-1]}"
+    return f"This data records no {listed}, so the scoreboard leaves them out."
+
+
+def ownership_note(reps: pl.DataFrame) -> str | None:
+    """A warning when every lead the reps own was won: the data names an owner only once a lead is won
+    (as Olist's does), so conversion by rep says nothing."""
+    owning = reps.filter(pl.col("leads") > 0)
+    if owning.is_empty() or (owning["won_leads"] != owning["leads"]).any():
+        return None
+    return ("Every lead owned here was won: this data names a lead's owner only once it is won, so conversion "
+            "by rep is 100% by construction. Leads won says more.")
+
+
+def view(data: dict[str, Any], view: str) -> dict[str, Any]:
+    """The board narrowed to one view: its reps and their teams, the metrics to rank on, the columns shown."""
+    rec = data["recorded"]
+    reps = in_view(data["reps"], view)
+    teams = data["teams"]
+    if view != "all":
+        # a team's median response covers all its reps' leads: keep it only where the view keeps the whole team
+        whole = data["reps"].group_by("team_id").len().join(reps.group_by("team_id").len(), on="team_id",
+                                                             how="inner", suffix="_shown", nulls_equal=True)
+        whole = whole.filter(pl.col("len") == pl.col("len_shown"))["team_id"]
+        response = data["team_response"].filter(pl.col("team_id").is_in(whole.implode()))
+        teams = team_summary(reps, response, data["months"])
+    hide = hidden_columns(view, rec)
+    return {"reps": reps.drop(hide, strict=False), "teams": teams.drop(hide, strict=False),
+            "metrics": view_metrics(view, rec), "help": VIEW_HELP.get(view),
+            "notes": [n for n in (ownership_note(reps) if view != "closer" else None, unrecorded_note(rec)) if n]}
 
 
 def rep_leads(store: Store, actor: Actor, filters: Filters, rep_id: int) -> dict[str, Any]:
@@ -146,3 +241,13 @@ def rep_leads(store: Store, actor: Actor, filters: Filters, rep_id: int) -> dict
     frame = store.frame("scoreboard_rep_leads", **filters.params(actor), rep_id=rep_id, limit=LEADS_LIMIT)
     total = int(frame["total"][0]) if frame.height else 0
     return {"leads": mask_pii(frame.drop("total"), actor), "total": total}
+
+
+def rep_deals(store: Store, actor: Actor, filters: Filters, rep_id: int) -> dict[str, Any]:
+    """One rep's won deals that closed in the period (latest first, at most LEADS_LIMIT).
+
+    Like rep_leads, the scoped macro applies the actor's scope: a rep outside it has no rows.
+    """
+    frame = store.frame("scoreboard_rep_deals", **filters.params(actor), rep_id=rep_id, limit=LEADS_LIMIT)
+    total = int(frame["total"][0]) if frame.height else 0
+    return {"deals": frame.drop("total"), "total": total}

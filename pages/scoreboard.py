@@ -50,6 +50,18 @@ LEAD_COLUMNS = {
     "vertical": st.column_config.TextColumn("Vertical"),
 }
 
+DEAL_COLUMNS = {
+    "id": st.column_config.NumberColumn("Deal", format="%d"),
+    "name": st.column_config.TextColumn("Deal name"),
+    "merchant_name": st.column_config.TextColumn("Merchant"),
+    "amount": st.column_config.NumberColumn("Amount", format="dollar"),
+    "created_at": st.column_config.DatetimeColumn("Opened", format="YYYY-MM-DD"),
+    "closed_at": st.column_config.DatetimeColumn("Won", format="YYYY-MM-DD"),
+    "channel": st.column_config.TextColumn("Channel"),
+    "vertical": st.column_config.TextColumn("Vertical"),
+    "lead_id": st.column_config.NumberColumn("Lead", format="%d"),
+}
+
 
 def picked_row(key: str) -> int | None:
     """The one row selected in a single-row table (None if none)."""
@@ -62,19 +74,38 @@ with page_errors():
     filters = sidebar_filters(actor)
     ui.header("Rep scoreboard", filters, "leads submitted, activities logged and revenue won in the period")
     data = cached(scoreboard.board, actor, filters)
-    reps, teams = data["reps"], data["teams"]
-    if not scoreboard.has_numbers(reps):
+    if not scoreboard.has_numbers(data["reps"]):
         ui.empty("No leads, activities or wins in this period.")
         st.stop()
 
-    quota_note = f"Quota for the period = monthly quota × {data['months']:.2f} months."
+    view = "all"
+    choices = scoreboard.views(data["reps"])
+    if len(choices) > 1 and data["reps"].height > 1:
+        view = st.segmented_control("Show", choices, format_func=scoreboard.VIEWS.get, default="all",
+                                    key="sb.view") or "all"
+    board = scoreboard.view(data, view)
+    reps, teams, metrics = board["reps"], board["teams"], board["metrics"]
+    # widget keys per view, so that a selection made in one view never points at a row of another
+    vk = "" if view == "all" else f"{view}."
+    if board["help"]:
+        st.caption(board["help"])
+    for note in board["notes"]:
+        st.info(note, icon=":material/info:")
+    if reps.is_empty():
+        st.info(f"No {scoreboard.VIEWS[view].lower()} have figures in this period. Widen the date range or pick "
+                "another view.", icon=":material/search_off:")
+        st.stop()
+
+    quota_note = (f" Quota for the period = monthly quota × {data['months']:.2f} months."
+                  if "quota" in data["recorded"] else "")
     if reps.height > 1:
-        metric = st.columns([1, 3])[0].selectbox("Rank by", [m.key for m in scoreboard.METRICS], key="sb.metric",
+        metric = st.columns([1, 3])[0].selectbox("Rank by", metrics, key=f"sb.metric{'.' + view if vk else ''}",
                                                  format_func=lambda k: scoreboard.METRIC_BY_KEY[k].label)
-        st.caption(f"{scoreboard.METRIC_BY_KEY[metric].help} {quota_note}")
+        st.caption(f"{scoreboard.METRIC_BY_KEY[metric].help}{quota_note}")
     else:  # one row (a rep's own book): nothing to rank
-        metric = scoreboard.METRICS[0].key
-        st.caption(quota_note)
+        metric = metrics[0]
+        if quota_note:
+            st.caption(quota_note.strip())
     spec = scoreboard.METRIC_BY_KEY[metric]
 
     team_id, team_name = None, None
@@ -82,9 +113,9 @@ with page_errors():
         st.subheader("Teams")
         # In name order, so a selected row stays the same team whatever the ranking metric.
         team_rows = scoreboard.ranked(teams, metric).sort("team")
-        ui.table(team_rows, "scoreboard_teams", key="sb.teams", column_config=COLUMNS,
+        ui.table(team_rows, "scoreboard_teams", key=f"sb.teams{vk and '.' + view}", column_config=COLUMNS,
                  on_select="rerun", selection_mode="single-row")
-        row = picked_row("sb.teams")
+        row = picked_row(f"sb.teams{vk and '.' + view}")
         if row is not None and row < team_rows.height:
             team_id, team_name = team_rows["team_id"][row], team_rows["team"][row]
         else:
@@ -97,7 +128,8 @@ with page_errors():
         own = shown.row(0, named=True)
         st.subheader(own["rep"])
         cols = st.columns(3)
-        for i, m in enumerate(scoreboard.METRICS):
+        for i, key in enumerate(metrics):
+            m = scoreboard.METRIC_BY_KEY[key]
             cols[i % 3].metric(m.label, format_value(own[m.key], m.fmt), help=m.help, border=True)
     else:
         st.subheader(f"Reps of {team_name}" if team_name else "Reps")
@@ -115,7 +147,7 @@ with page_errors():
     if not shown["active"].all():
         st.caption("Reps marked (inactive) have left; they appear while their leads, activities or wins fall "
                    "in the period.")
-    reps_key = "sb.reps.focus" if picked else f"sb.reps.{team_id or 'all'}.{metric}"
+    reps_key = f"sb.reps.{vk}focus" if picked else f"sb.reps.{vk}{team_id or 'all'}.{metric}"
     # the title column only says something when a manager is among the rows
     columns = COLUMNS if (shown["title"] != "rep").any() else {**COLUMNS, "title": None}
     ui.table(shown, "scoreboard_reps", key=reps_key, column_config=columns, on_select="rerun",
@@ -124,8 +156,15 @@ with page_errors():
     row = picked_row(reps_key)
     focus = shown.row(row, named=True) if row is not None and row < shown.height else \
         shown.row(0, named=True) if shown.height == 1 else None
+    what = "won deals" if view == "closer" else "leads"
     if focus is None:
-        st.caption("Select a rep's row (or click their bar) to see their leads.")
+        st.caption(f"Select a rep's row (or click their bar) to see their {what}.")
+    elif view == "closer":
+        st.subheader(f"Won deals of {focus['rep']}")
+        deals = cached(scoreboard.rep_deals, actor, filters, focus["rep_id"])
+        if deals["total"] > deals["deals"].height:
+            st.caption(f"The latest {deals['deals'].height:,} of {deals['total']:,} deals won in the period.")
+        ui.table(deals["deals"], f"deals_{focus['rep_id']}", key="sb.deals", column_config=DEAL_COLUMNS)
     else:
         st.subheader(f"Leads of {focus['rep']}")
         leads = cached(scoreboard.rep_leads, actor, filters, focus["rep_id"])

@@ -68,3 +68,13 @@ LEFT JOIN reps r ON r.id = l.owner_id
 WHERE l.owner_id = $rep_id
 ORDER BY l.submitted_at DESC, l.id DESC
 LIMIT $limit;
+
+-- name: scoreboard_rep_deals
+-- One rep's won opportunities that closed in the period (what the closer view counts), latest first.
+SELECT o.id, o.name, l.merchant_name, o.amount::DOUBLE AS amount, o.created_at, o.closed_at, o.channel,
+       o.vertical, o.lead_id, count(*) OVER () AS total
+FROM scoped_opportunities($scope_all, $scope_reps, $teams, $regions, $reps, $verticals, $channels) o
+JOIN leads l ON l.id = o.lead_id
+WHERE o.owner_id = $rep_id AND o.won AND o.closed_at >= $d0 AND o.closed_at < $d1 + INTERVAL 1 DAY
+ORDER BY o.closed_at DESC, o.id DESC
+LIMIT $limit;
