@@ -139,6 +139,20 @@ def focus(data: dict[str, Any], levels: list[str] | tuple[str, ...] = ()) -> dic
             "by_channel": by_channel}
 
 
+def has_levels(data: dict[str, Any]) -> bool:
+    """Whether any of the period's leads has a known level (an import may carry none at all)."""
+    return data["leads"] > 0 and (data["level_share"].get("unknown") or 0.0) < 1.0
+
+
+def channel_table(by_channel: pl.DataFrame) -> pl.DataFrame:
+    """Conversion by channel as people read it: counts, rate and interval in percent."""
+    def pct(c: str) -> pl.Expr:
+        return (pl.col(c) * 100).round(1)
+
+    return by_channel.select("channel", "leads", "won", "open", pct("rate").alias("won_so_far_pct"),
+                             pct("lo").alias("ci95_low_pct"), pct("hi").alias("ci95_high_pct"))
+
+
 def conversion_table(by_level: pl.DataFrame) -> pl.DataFrame:
     """The conversion figures as people read them: counts, rate and interval in percent."""
     def pct(c: str) -> pl.Expr:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from flashdash import charts, work
+from flashdash.filters import recorded
 from flashdash.ui import components as ui
 from flashdash.ui import roadmap
 from flashdash.ui.auth import guard
@@ -17,7 +18,9 @@ with page_errors():
                  ["forms to log activities", "templates", "tasks and reminders", "email with tracking",
                   "follow-up sequences"])
     data = cached(work.activity_log, actor, filters)
-    if data["recent"].is_empty():
+    if data["recent"].is_empty() and "activities" not in cached(recorded):
+        st.info("This data records no activities: none were imported or logged yet.", icon=":material/info:")
+    elif data["recent"].is_empty():
         ui.empty("No activities in this period.")
     else:
         st.altair_chart(charts.stacked(data["by_type"], "week", "activities", "type", title="Activities per week",

@@ -19,6 +19,24 @@ with page_errors():
         st.stop()
 
     share = data["level_share"]
+    if not interest.has_levels(data):
+        # e.g. an import whose forms had no interest field: say so, and keep what still holds (by channel)
+        st.info(f"None of the period's {data['leads']:,} leads has an interest level (cold, warm or hot), so the "
+                "levels cannot be compared. Conversion by channel is below.", icon=":material/info:")
+        cols = st.columns(2)
+        cols[0].metric("Leads", format_value(data["leads"], "count"), border=True)
+        cols[1].metric("Won so far", format_value(data["won_share"], "pct"), border=True,
+                       help="Share of the period's leads won so far; recent leads are still maturing.")
+        view = interest.focus(data)
+        st.subheader("Conversion by channel")
+        ui.chart(charts.rate_with_intervals(view["by_channel"], "channel", title="Won so far, by channel"),
+                 key="interest.conv.channel")
+        st.caption(interest.maturity_note(data["open_share"], data["median_days_to_win"],
+                                          data["won_leads_past_year"]))
+        with st.expander("The figures as a table"):
+            ui.table(interest.channel_table(view["by_channel"]), "interest_conversion_by_channel",
+                     key="interest.conv.channel_table")
+        st.stop()
     cols = st.columns(4)
     cols[0].metric("Leads", format_value(data["leads"], "count"), border=True)
     cols[1].metric("Hot", format_value(share.get("hot"), "pct"), border=True, help="Share of the period's leads.")

@@ -20,14 +20,28 @@ with page_errors():
     if data["by_stage"].is_empty() and data["won_lost"].is_empty():
         ui.empty("No deals match.")
     else:
+        # each part says plainly when it has nothing (e.g. imported data where every deal is closed and won)
         left, right = st.columns(2)
         with left:
-            st.altair_chart(charts.funnel(data["by_stage"], "stage", "amount", title="Open pipeline ($) by stage"),
-                            width="stretch", key="revenue.stages")
+            if data["by_stage"].is_empty():
+                st.info("No open deals: every deal in scope is closed.", icon=":material/info:")
+            else:
+                st.altair_chart(charts.funnel(data["by_stage"], "stage", "amount",
+                                              title="Open pipeline ($) by stage"),
+                                width="stretch", key="revenue.stages")
         with right:
-            st.altair_chart(charts.bar_select(data["loss_reasons"], "reason", "deals", param="reason",
-                                              title="Why deals were lost", value_title="Deals"),
-                            width="stretch", key="revenue.loss")
-        st.altair_chart(charts.stacked(data["won_lost"], "month", "amount", "outcome", title="Closed deals ($)",
-                                       x_type="T", fmt="$,.0f"), width="stretch", key="revenue.won_lost")
-        ui.table(data["by_stage"], "pipeline_by_stage", key="revenue.table")
+            if data["loss_reasons"].is_empty():
+                st.info("No deals were lost in the period.", icon=":material/info:")
+            else:
+                st.altair_chart(charts.bar_select(data["loss_reasons"], "reason", "deals", param="reason",
+                                                  title="Why deals were lost", value_title="Deals"),
+                                width="stretch", key="revenue.loss")
+        if data["won_lost"].is_empty():
+            st.info("No deals closed in the period.", icon=":material/info:")
+        else:
+            st.altair_chart(charts.stacked(data["won_lost"], "month", "amount", "outcome",
+                                           title="Closed deals ($)", x_type="T", fmt="$,.0f"),
+                            width="stretch", key="revenue.won_lost")
+            ui.table(data["won_lost"], "closed_deals_by_month", key="revenue.closed")
+        if not data["by_stage"].is_empty():
+            ui.table(data["by_stage"], "pipeline_by_stage", key="revenue.table")

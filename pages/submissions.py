@@ -5,6 +5,7 @@ import streamlit as st
 
 from flashdash import charts, submissions
 from flashdash.executive import format_value
+from flashdash.filters import recorded
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
@@ -54,13 +55,17 @@ with page_errors():
                     icon=":material/filter_alt:")
 
         head = cached(submissions.headline, actor, filters, dimension, segments)
+        # a store that records no first responses at all (e.g. an import) has no response figures, not 0%
+        responses = "first_response" in cached(recorded)
         with headline_box:
             c1, c2, c3 = st.columns(3)
             c1.metric("Submissions", format_value(head["submissions"], "count"), border=True)
-            c2.metric("Responded", format_value(head["share_responded"], "pct"), border=True,
-                      help=f"{head['responded']:,} of {head['submissions']:,} have had a first response.")
+            c2.metric("Responded", format_value(head["share_responded"] if responses else None, "pct"), border=True,
+                      help=f"{head['responded']:,} of {head['submissions']:,} have had a first response."
+                      if responses else "This data records no first responses.")
             c3.metric("Median first response", format_value(head["median_response_hours"], "hours"), border=True,
-                      help="From submission to the first call or email, over the submissions that have had one.")
+                      help="From submission to the first call or email, over the submissions that have had one."
+                      if responses else "This data records no first responses.")
 
         st.subheader("Submissions")
         fields = "merchant, external id or city" if actor.masks_pii else "merchant, email, external id or city"

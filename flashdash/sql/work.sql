@@ -60,7 +60,8 @@ WITH c AS (SELECT * FROM scoped_customers($scope_all, $scope_reps, $teams, $regi
      u AS (SELECT customer_id, sum(payment_volume)::DOUBLE AS volume_90d, sum(payment_count)::BIGINT AS payments_90d
            FROM customer_usage WHERE day > $d1 - INTERVAL 90 DAY AND day <= $d1 GROUP BY 1)
 SELECT c.id, c.merchant_name, c.vertical, r.name AS owner, c.won_at, c.churned_at,
-       coalesce(u.payments_90d, 0) AS payments_90d, coalesce(u.volume_90d, 0) AS volume_90d
+       coalesce(u.payments_90d, 0) AS payments_90d, coalesce(u.volume_90d, 0) AS volume_90d,
+       c.lead_type, c.behaviour_profile, c.business_type, c.declared_monthly_revenue
 FROM c LEFT JOIN u ON u.customer_id = c.id LEFT JOIN reps r ON r.id = c.owner_id
-ORDER BY volume_90d DESC
+ORDER BY volume_90d DESC, c.won_at DESC, c.id DESC
 LIMIT $limit;
