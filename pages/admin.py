@@ -1,9 +1,9 @@
-"""Admin: users and roles, the store, scheduled jobs, the audit trail, export and backup."""
+"""Admin: users and roles, the store, scheduled jobs, the audit trail, imports, export and backup."""
 
 import streamlit as st
 
 from flashdash import admin
-from flashdash.ui import backup_panel, roadmap
+from flashdash.ui import backup_panel, import_panel, roadmap
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
 from flashdash.ui.store import cached, page_errors
@@ -16,7 +16,8 @@ with page_errors():
     c1.metric("Users", f"{data['users'].height:,}", border=True)
     c2.metric("Store size", f"{data['size_mb']:,.1f} MB", border=True, help=data["path"])
     c3.metric("Schema version", data["schema_version"], border=True)
-    users, store_tab, jobs, audit, export_tab = st.tabs(["Users", "Store", "Jobs", "Audit trail", "Export & backup"])
+    users, store_tab, jobs, audit, import_tab, export_tab = st.tabs(
+        ["Users", "Store", "Jobs", "Audit trail", "Import", "Export & backup"])
     with users:
         ui.table(data["users"], "users", key="admin.users")
         roadmap.note("User management", "Users are created with `python -m flashdash init` and demo mode.",
@@ -32,5 +33,7 @@ with page_errors():
             ui.table(data["jobs"], "job_runs", key="admin.jobs")
     with audit:
         ui.table(data["audit"], "audit_log", key="admin.audit")
+    with import_tab:
+        import_panel.render(actor)
     with export_tab:
         backup_panel.export_and_backup(actor)
