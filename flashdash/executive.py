@@ -185,6 +185,15 @@ def sentences(kpis: pl.DataFrame, leads_by: pl.DataFrame, won_by: pl.DataFrame) 
     return out
 
 
+def book_note(actor: Actor, rec: frozenset[str] | set[str]) -> str | None:
+    """For a rep or manager, when the data names a lead's owner only once it is won (as Olist's does): their
+    book holds only won leads, so its conversion is 100% by construction. None otherwise."""
+    if actor.sees_all or "owner_before_win" in rec:
+        return None
+    return ("This data names a lead's owner only once the lead is won, so your book holds only won leads and its "
+            "conversion is 100% by construction; the leads never won are in no one's book.")
+
+
 def team_ids_by_name(store: Store, names: tuple[str, ...]) -> tuple[int, ...]:
     """Team ids for the names a chart click returns."""
     frame = store.frame("team_ids_by_name", names=list(names))

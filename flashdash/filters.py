@@ -40,7 +40,8 @@ def data_span(store: Store) -> DataSpan | None:
 
 def recorded(store: Store) -> frozenset[str]:
     """What the store's data records at all, of: activities, first_response, interest_level, quota, usage,
-    regions. An import (e.g. Olist's funnel) may have none of them; pages then say so instead of showing 0."""
+    regions, owner_before_win (some lead not won has an owner). An import (e.g. Olist's funnel) may have none
+    of them; pages then say so instead of showing 0."""
     row = store.frame("data_recorded").row(0, named=True)
     return frozenset(k for k, v in row.items() if v)
 

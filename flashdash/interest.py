@@ -64,7 +64,8 @@ def segment_order(distribution: pl.DataFrame, dimension: str) -> list[str]:
     return order["segment"].to_list()
 
 
-def maturity_note(open_share: float | None, median_days_to_win: float | None, won_leads: int) -> str:
+def maturity_note(open_share: float | None, median_days_to_win: float | None, won_leads: int,
+                  compare: str = "levels") -> str:
     """The honest caveat under the conversion chart: how much of this period's conversion is still to come."""
     parts = ["Conversion is the share of the period's leads that are won so far."]
     if open_share is not None:
@@ -73,7 +74,7 @@ def maturity_note(open_share: float | None, median_days_to_win: float | None, wo
     if median_days_to_win is not None and won_leads > 0:
         parts.append(f"Won leads have taken a median of {median_days_to_win:.0f} days from submission "
                      f"(over the {won_leads:,} wins of the past year), so leads newer than that are the least "
-                     "mature: compare levels with each other rather than with older periods.")
+                     f"mature: compare {compare} with each other rather than with older periods.")
     parts.append("Error bars are 95% Wilson intervals: where two overlap, the difference may be chance.")
     return " ".join(parts)
 

@@ -186,30 +186,29 @@ def in_view(reps: pl.DataFrame, view: str) -> pl.DataFrame:
     return reps
 
 
-def view_metrics(view: str, recorded: frozenset[str] | set[str]) -> list[str]:
+def view_metrics(view: str, rec: frozenset[str] | set[str]) -> list[str]:
     """The metrics a view ranks on, less those the store does not record."""
-    return [k for k in VIEW_METRICS[view] if NEEDS.get(k) is None or NEEDS[k] in recorded]
+    return [k for k in VIEW_METRICS[view] if NEEDS.get(k) is None or NEEDS[k] in rec]
 
 
-def hidden_columns(view: str, recorded: frozenset[str] | set[str]) -> list[str]:
+def hidden_columns(view: str, rec: frozenset[str] | set[str]) -> list[str]:
     """The table columns a view leaves out: the other view's figures and those the store does not record."""
-    return [*VIEW_HIDES[view], *(c for c, need in NEEDS.items() if need not in recorded)]
+    return [*VIEW_HIDES[view], *(c for c, need in NEEDS.items() if need not in rec)]
 
 
-def unrecorded_note(recorded: frozenset[str] | set[str]) -> str | None:
+def unrecorded_note(rec: frozenset[str] | set[str]) -> str | None:
     """Which of the scoreboard's figures this store's data does not have (None when it has them all)."""
-    missing = [label for need, label in NEED_LABELS.items() if need not in recorded]
+    missing = [label for need, label in NEED_LABELS.items() if need not in rec]
     if not missing:
         return None
     listed = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} or {missing[-1]}"
     return f"This data records no {listed}, so the scoreboard leaves them out."
 
 
-def ownership_note(reps: pl.DataFrame) -> str | None:
-    """A warning when every lead the reps own was won: the data names an owner only once a lead is won
-    (as Olist's does), so conversion by rep says nothing."""
-    owning = reps.filter(pl.col("leads") > 0)
-    if owning.is_empty() or (owning["won_leads"] != owning["leads"]).any():
+def ownership_note(reps: pl.DataFrame, rec: frozenset[str] | set[str]) -> str | None:
+    """A warning when the data names a lead's owner only once it is won (as Olist's does) and these reps own
+    leads: every one of them is won, so conversion by rep says nothing."""
+    if "owner_before_win" in rec or not reps["leads"].sum():
         return None
     return ("Every lead owned here was won: this data names a lead's owner only once it is won, so conversion "
             "by rep is 100% by construction. Leads won says more.")
@@ -230,7 +229,7 @@ def view(data: dict[str, Any], view: str) -> dict[str, Any]:
     hide = hidden_columns(view, rec)
     return {"reps": reps.drop(hide, strict=False), "teams": teams.drop(hide, strict=False),
             "metrics": view_metrics(view, rec), "help": VIEW_HELP.get(view),
-            "notes": [n for n in (ownership_note(reps) if view != "closer" else None, unrecorded_note(rec)) if n]}
+            "notes": [n for n in (ownership_note(reps, rec) if view != "closer" else None, unrecorded_note(rec)) if n]}
 
 
 def rep_leads(store: Store, actor: Actor, filters: Filters, rep_id: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from flashdash import charts, clock, executive
+from flashdash.filters import recorded
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
@@ -18,6 +19,9 @@ with page_errors():
     if not (kpis["current"].fill_null(0) != 0).any():
         ui.empty("No submissions in this period.")
         st.stop()
+    book_note = executive.book_note(actor, cached(recorded))
+    if book_note:
+        st.info(book_note, icon=":material/info:")
 
     cols = st.columns(3)
     for i, (spec, row) in enumerate(zip(executive.KPIS, kpis.iter_rows(named=True), strict=True)):

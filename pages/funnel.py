@@ -3,7 +3,8 @@
 import streamlit as st
 
 from flashdash import charts, funnel
-from flashdash.executive import format_value
+from flashdash.executive import book_note, format_value
+from flashdash.filters import recorded
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
@@ -35,6 +36,9 @@ with page_errors():
     if data["leads"] == 0:
         ui.empty("No leads were submitted in this period.")
         st.stop()
+    note = book_note(actor, cached(recorded))
+    if note:
+        st.info(note, icon=":material/info:")
 
     funnel_area = st.container()  # filled last: a click on a segment below narrows it
 

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from flashdash import charts, interest
-from flashdash.executive import format_value
+from flashdash.executive import book_note, format_value
+from flashdash.filters import recorded
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
@@ -17,6 +18,9 @@ with page_errors():
     if data["leads"] == 0:
         ui.empty("No leads in this period.")
         st.stop()
+    note = book_note(actor, cached(recorded))
+    if note:
+        st.info(note, icon=":material/info:")
 
     share = data["level_share"]
     if not interest.has_levels(data):
@@ -32,7 +36,7 @@ with page_errors():
         ui.chart(charts.rate_with_intervals(view["by_channel"], "channel", title="Won so far, by channel"),
                  key="interest.conv.channel")
         st.caption(interest.maturity_note(data["open_share"], data["median_days_to_win"],
-                                          data["won_leads_past_year"]))
+                                          data["won_leads_past_year"], compare="channels"))
         with st.expander("The figures as a table"):
             ui.table(interest.channel_table(view["by_channel"]), "interest_conversion_by_channel",
                      key="interest.conv.channel_table")

@@ -47,7 +47,9 @@ SELECT EXISTS (SELECT 1 FROM activities) AS activities,
        EXISTS (SELECT 1 FROM leads WHERE lower(trim(interest_level)) IN ('cold', 'warm', 'hot')) AS interest_level,
        EXISTS (SELECT 1 FROM reps WHERE monthly_quota > 0) AS quota,
        EXISTS (SELECT 1 FROM customer_usage) AS usage,
-       EXISTS (SELECT 1 FROM regions) AS regions;
+       EXISTS (SELECT 1 FROM regions) AS regions,
+       -- Olist's funnel names a lead's owner (the SDR) only for leads that were won
+       EXISTS (SELECT 1 FROM leads WHERE owner_id IS NOT NULL AND status <> 'won') AS owner_before_win;
 
 -- name: filter_options_regions
 SELECT id, name FROM regions ORDER BY name;

@@ -121,7 +121,8 @@ def sidebar_filters(actor: Actor) -> Filters:
                 st.info(note, icon=":material/history:")
         chosen: dict[str, list[Any]] = {}
         for name, label in (("teams", "Team"), ("regions", "Region"), ("reps", "Rep")):
-            if len(names[name]) <= 1 and name != "regions":
+            # one team or rep is nothing to choose from (one region still is); none at all: not in this data
+            if not names[name] or (len(names[name]) <= 1 and name != "regions"):
                 chosen[name] = []
                 continue
             valid = [v for v in st.session_state.get(f"flt.{name}", []) if v in names[name]]
@@ -131,6 +132,9 @@ def sidebar_filters(actor: Actor) -> Filters:
                                           placeholder=f"All {label.lower()}s")
         for name, label in (("verticals", "Vertical"), ("channels", "Channel")):
             values = opts[name]["value"].to_list()
+            if not values:  # e.g. imported leads without a vertical
+                chosen[name] = []
+                continue
             valid = [v for v in st.session_state.get(f"flt.{name}", []) if v in values]
             st.session_state[f"flt.{name}"] = valid
             chosen[name] = st.multiselect(label, values, key=_restore(name, []), on_change=_remember,
