@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
+import textwrap
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from polars.testing import assert_frame_equal
 
 from flashdash import backup
 from flashdash.access import AccessDenied, Actor
-from flashdash.store import Store
+from flashdash.store import Store, StoreLocked
 from tests.conftest import NOW
 
 LATER = datetime(2026, 7, 1, 9, 30)
@@ -117,7 +120,7 @@ def test_restoring_over_a_store_keeps_the_replaced_one_and_bumps_the_data_versio
         ["demo.before-restore-20260701-093000.duckdb", "demo.duckdb"]
 
 
-def _assert_untouched(store: Store, digest: str, tmp_path: Path) -> None:
+def _assert_untouched(store: Store, digest: str) -> None:
     assert _digest(store.path) == digest
     assert sorted(p.name for p in store.path.parent.iterdir() if not p.name.endswith(".version")) == ["demo.duckdb"]
 
@@ -134,7 +137,7 @@ def test_a_tampered_file_is_refused_with_a_clear_error_and_the_store_is_untouche
 
     with pytest.raises(backup.BackupError, match=r"leads\.parquet does not match its checksum.*Nothing was restored"):
         backup.restore(store, tmp_path / "bk", LATER)
-    _assert_untouched(store, digest, tmp_path)
+    _assert_untouched(store, digest)
     assert store.scalar("count_leads") == 1_000
 
 
@@ -144,7 +147,7 @@ def test_a_partial_backup_is_refused(store: Store, tmp_path: Path) -> None:
     digest = _digest(store.path)
     with pytest.raises(backup.BackupError, match=r"activities\.parquet is missing"):
         backup.restore(store, tmp_path / "bk", LATER)
-    _assert_untouched(store, digest, tmp_path)
+    _assert_untouched(store, digest)
 
 
 def test_a_backup_whose_rows_differ_from_its_manifest_is_refused_after_loading(store: Store, tmp_path: Path) -> None:
@@ -156,7 +159,7 @@ def test_a_backup_whose_rows_differ_from_its_manifest_is_refused_after_loading(s
     digest = _digest(store.path)
     with pytest.raises(backup.BackupError, match=r"did not load whole \(leads: 2000 rows, expected 2001\)"):
         backup.restore(store, tmp_path / "bk", LATER)
-    _assert_untouched(store, digest, tmp_path)
+    _assert_untouched(store, digest)
 
 
 def test_a_folder_without_a_manifest_is_not_a_backup(store: Store, tmp_path: Path) -> None:
@@ -222,3 +225,42 @@ def test_only_admins_may_back_up_or_restore(store: Store, tmp_path: Path) -> Non
     backup.backup(store, tmp_path / "bk", NOW)
     with pytest.raises(AccessDenied):
         backup.restore(store, tmp_path / "bk", LATER, analyst)
+
+
+def _hold(path: Path, seconds: float) -> subprocess.Popen:
+    """Another process holding the store (as the app or the scheduler does during a unit of work)."""
+    code = textwrap.dedent(f"""
+        import duckdb, time
+        con = duckdb.connect({str(path)!r})
+        print("holding", flush=True)
+        time.sleep({seconds})
+        con.close()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+    return proc
+
+
+def test_a_restore_waits_out_another_process_holding_the_store(store: Store, tmp_path: Path) -> None:
+    backup.backup(store, tmp_path / "bk", NOW)
+    with store.write() as con:
+        con.execute("DELETE FROM leads")
+    proc = _hold(store.path, 1.0)
+    try:
+        result = backup.restore(Store(store.path, lock_timeout=30), tmp_path / "bk", LATER)
+    finally:
+        proc.wait(timeout=30)
+    assert result.kept is not None and store.scalar("count_leads") == 2_000
+
+
+def test_a_restore_refused_by_a_long_hold_says_so_and_changes_nothing(store: Store, tmp_path: Path) -> None:
+    backup.backup(store, tmp_path / "bk", NOW)
+    digest = _digest(store.path)
+    proc = _hold(store.path, 30.0)
+    try:
+        with pytest.raises(StoreLocked, match="busy"):
+            backup.restore(Store(store.path, lock_timeout=0.5), tmp_path / "bk", LATER)
+    finally:
+        proc.kill()
+        proc.wait()
+    _assert_untouched(store, digest)
