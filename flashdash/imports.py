@@ -778,8 +778,10 @@ class _Apply:
         hint = ("import them first, or allow creating missing ones" if target in CREATABLE
                 else f"import the {target} first")
         reported = pl.concat([ambiguous["v"], near["v"] if not self.mapping.accept_near_matches else near["v"].clear()])
+        # Creating, only rows already quarantined miss their record: their own reason is the one to fix.
+        created = " AND _errors IS NULL" if self.mapping.create_missing and target in CREATABLE else ""
         self._with("_reported", pl.DataFrame({"v": reported}, schema={"v": pl.String}), lambda: self.error(
-            f"{name} IS NOT NULL AND {col} IS NULL AND {name} NOT IN (SELECT v FROM _reported)",
+            f"{name} IS NOT NULL AND {col} IS NULL AND {name} NOT IN (SELECT v FROM _reported){created}",
             f"format('{f.name} ''{{}}'' is not in the store (matched by id, email or name); {hint}', {name})"))
 
     def _with(self, name: str, frame: pl.DataFrame, action: Callable[[], Any]) -> None:
@@ -959,16 +961,18 @@ class _Apply:
         cols = _stage_columns(self.con)
         merge = self.mapping.on_duplicate == "merge"
         # Merging, a duplicate may supply what the first row lacked: judge the row's group, not the row.
-        # Skipping, the first row is taken as it is, so it must have everything itself. A row quarantined
-        # for one field can no longer supply another, so the check runs until nothing changes.
+        # Skipping, the group's first good row is taken as it is and must have everything itself, while a
+        # later duplicate is skipped whatever it lacks. A row quarantined for one field can no longer supply
+        # another, nor come first, so the check runs until nothing changes.
         while True:
             before = self._quarantined()
             for f in self.spec.fields:
                 if not f.required:
                     continue
                 col = f.target if f.kind == "ref" else f.name
-                supplied = (f"OR EXISTS (SELECT 1 FROM staged_rows o WHERE o._ident = staged_rows._ident "
-                            f"AND o.{_q(col)} IS NOT NULL AND o._errors IS NULL)") if col in cols and merge else ""
+                group = "SELECT 1 FROM staged_rows o WHERE o._ident = staged_rows._ident AND o._errors IS NULL"
+                supplied = (f"OR EXISTS ({group} AND o.{_q(col)} IS NOT NULL)" if col in cols else "") if merge \
+                    else f"OR EXISTS ({group} AND o._row < staged_rows._row)"
                 missing = f"{_q(col)} IS NULL" if col in cols else "true"
                 self.error(f"_id IS NULL AND _errors IS NULL AND {missing} AND NOT (false {supplied})",
                            f"'{f.name} is required for a new {noun} (the row matches no {noun} in the store)'")
@@ -1184,7 +1188,8 @@ def apply(con: duckdb.DuckDBPyConnection, staged: Staged, actor: Actor, now: dat
                 [now, staged.rows_read, counts["imported"], counts["updated"], counts["skipped"],
                  counts["quarantined"], json.dumps(work.created) if work.created else None, import_id])
     audit.record(con, actor.username, "import", staged.mapping.entity, import_id, now,
-                 after={"file": staged.info.name, "sha256": staged.info.sha256, **counts, "created": work.created})
+                 after={"file": staged.info.name, "sha256": staged.info.sha256, "rows_read": staged.rows_read,
+                        **counts, "created": work.created})
     con.execute("DROP TABLE IF EXISTS staged_rows")
     return ImportResult(
         import_id=import_id, file_name=staged.info.name, entity=staged.mapping.entity, rows_read=staged.rows_read,
