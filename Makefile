@@ -9,13 +9,13 @@ RUNTIME_STAMP := $(VENV)/.stamp-runtime
 DEV_STAMP := $(VENV)/.stamp-dev
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: help run test lint bench chromium venv deps dev-deps clean distclean
+.PHONY: help run test lint bench bench-import chromium venv deps dev-deps clean distclean
 
 help:
 	@echo "make run     start the dashboard (http://localhost:8501) and the scheduler; Ctrl-C stops both"
 	@echo "make test    lint, then every test (unit, integration, pages, e2e in headless Chromium)"
 	@echo "make lint    ruff check"
-	@echo "make bench   page render benchmark (scale S)"
+	@echo "make bench   page render benchmark (scale S); make bench-import: 1M leads from CSV"
 	@echo "make clean   remove caches and test screenshots (distclean: the virtualenv too; data/ is kept)"
 
 $(PY):
@@ -53,6 +53,9 @@ test: $(DEV_STAMP) chromium
 
 bench: $(RUNTIME_STAMP)
 	$(PY) -m benchmarks.pages --scale S
+
+bench-import: $(RUNTIME_STAMP)
+	$(PY) -m benchmarks.imports --rows 1000000
 
 clean:
 	rm -rf .pytest_cache .ruff_cache tests/e2e/screenshots

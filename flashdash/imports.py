@@ -18,6 +18,7 @@ import codecs
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -1211,11 +1212,20 @@ def import_file(store: Store, actor: Actor, path: Path | str, mapping: Mapping, 
     return result
 
 
+def _memory_limit() -> str:
+    value = os.environ.get("FLASHDASH_IMPORT_MEMORY", "1GB").strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)", value, flags=re.IGNORECASE):
+        raise ImportProblem(f"FLASHDASH_IMPORT_MEMORY={value!r}: give a size such as 1GB or 512MB.")
+    return value
+
+
 def _apply_all(store: Store, actor: Actor, staged: list[Staged], now: datetime, dry_run: bool,
                progress: PROGRESS | None) -> list[ImportResult]:
     store.ensure_schema()
     try:
         with store.write() as con:
+            # Bounded memory whatever the file's size: DuckDB spills the staged rows to disk beyond this.
+            con.execute(f"SET memory_limit = '{_memory_limit()}'")
             results = [apply(con, s, actor, now, progress) for s in staged]
             if dry_run:
                 for r in results:
