@@ -155,9 +155,11 @@ def sentences(kpis: pl.DataFrame, leads_by: pl.DataFrame, won_by: pl.DataFrame) 
     """Plain-language notes on what moved most and which channels and teams drove it."""
     spec = {k.key: k for k in KPIS}
     moves = []
+    comparable = False
     for row in kpis.iter_rows(named=True):
         change = pct_change(row["current"], row["previous"])
-        if change is not None:
+        comparable = comparable or change is not None
+        if change is not None and abs(change) >= 0.005:  # a change under 1% when rounded is no move ("fell 0%")
             moves.append((abs(change), row["key"], change, row["current"], row["previous"]))
     moves.sort(reverse=True)
     out: list[str] = []
@@ -181,7 +183,8 @@ def sentences(kpis: pl.DataFrame, leads_by: pl.DataFrame, won_by: pl.DataFrame) 
                 text += " Most of the change came from " + " and ".join(parts) + "."
         out.append(text)
     if not out:
-        out.append("No comparable previous period: the figures below stand alone.")
+        out.append("Nothing moved by 1% or more against the previous period." if comparable else
+                   "No comparable previous period: the figures below stand alone.")
     return out
 
 

@@ -50,3 +50,21 @@ def test_both_cohorts_are_counted_at_the_same_age():
     assert cur == datetime(2026, 5, 11)  # today's state: the period's end plus the 10 days since
     assert prev == datetime(2026, 4, 11)  # the previous period's end (Mar 31) plus the same 10 days
     assert cohort_cutoffs(f, today=date(2026, 4, 30))[1] == datetime(2026, 4, 1)
+
+
+def test_an_unchanged_figure_is_no_move_and_not_bad_news():
+    kpis = _kpis([0.0, None, 0.0, 0.0, None, 100.0], [0.0, None, 0.0, 0.0, None, 100.0])
+    empty = pl.DataFrame(schema={"dimension": pl.String, "segment": pl.String, "current": pl.Float64,
+                                 "previous": pl.Float64, "change": pl.Float64})
+    assert sentences(kpis, empty, empty) == ["Nothing moved by 1% or more against the previous period."]
+
+
+def test_a_book_of_won_leads_only_is_explained_to_reps_and_managers_not_to_those_who_see_all():
+    from flashdash.access import Actor
+    from flashdash.executive import book_note
+
+    manager = Actor("m", "M", "manager", rep_id=1, scope_reps=(1, 2))
+    admin = Actor("a", "A", "admin")
+    assert "100% by construction" in book_note(manager, set())
+    assert book_note(manager, {"owner_before_win"}) is None
+    assert book_note(admin, set()) is None
