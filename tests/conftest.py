@@ -27,3 +27,41 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     predictive.train(store, NOW)
     mp.undo()
     return store
+
+
+# The Olist marketing funnel: a committed sample (tests/fixtures/olist) and, when present, the full files.
+OLIST_SAMPLE = ROOT / "tests" / "fixtures" / "olist"
+OLIST_FULL = ROOT.parent / "shared" / "data" / "olist-marketing-funnel"
+
+
+def _olist_store(factory: pytest.TempPathFactory, name: str, source: Path) -> Store:
+    """`python -m flashdash import --preset olist SOURCE` into an empty store, demo logins, a trained model."""
+    from flashdash import predictive, users
+    from flashdash.__main__ import main
+
+    root = factory.mktemp(name)
+    store = Store(root / f"{name}.duckdb")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FLASHDASH_NOW", NOW.isoformat())
+        mp.setenv("FLASHDASH_MODELS", str(root / "models"))
+        code = main(["import", "--preset", "olist", str(source), "--db", str(store.path), "--quiet",
+                     "--quarantine-dir", str(root / "quarantine")])
+        assert code == 0, f"importing {source} exited {code}"
+        users.create_demo_users(store, NOW)
+        predictive.train(store, NOW)
+    return store
+
+
+@pytest.fixture(scope="session")
+def olist_sample_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The committed Olist sample imported into an empty store (400 leads, 100 won)."""
+    return _olist_store(tmp_path_factory, "olist-sample", OLIST_SAMPLE)
+
+
+@pytest.fixture(scope="session")
+def olist_full_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The full Olist files imported into an empty store; skips when ../shared/data does not have them."""
+    if not (OLIST_FULL / "olist_marketing_qualified_leads_dataset.csv").is_file():
+        pytest.skip(f"the full Olist files are not at {OLIST_FULL} (optional test data); the sample in "
+                    "tests/fixtures/olist is tested instead")
+    return _olist_store(tmp_path_factory, "olist-full", OLIST_FULL)

@@ -43,3 +43,28 @@ def test_params_carry_the_actor_scope():
     boss = Actor("a", "A", "admin")
     assert f.params(rep)["scope_all"] is False and f.params(rep)["scope_reps"] == [7]
     assert f.params(boss)["scope_all"] is True and f.params(boss)["channels"] == ["referral"]
+
+
+def test_all_data_is_the_stores_span_and_an_empty_store_has_only_today():
+    from flashdash.filters import ALL_DATA, DataSpan
+
+    span = DataSpan(first=date(2017, 6, 14), last=date(2018, 11, 14), last_submitted=date(2018, 5, 31))
+    assert preset_range(ALL_DATA, date(2026, 6, 30), span) == (date(2017, 6, 14), date(2018, 11, 14))
+    assert preset_range(ALL_DATA, date(2026, 6, 30)) == (date(2026, 6, 30), date(2026, 6, 30))
+
+
+def test_the_default_period_falls_back_to_all_data_only_when_nothing_was_submitted_in_it():
+    from flashdash.filters import ALL_DATA, DEFAULT_PRESET, DataSpan, default_filters, default_preset, fallback_note
+
+    today = date(2026, 6, 30)
+    old = DataSpan(first=date(2017, 6, 14), last=date(2018, 11, 14), last_submitted=date(2018, 5, 31))
+    recent = DataSpan(first=date(2024, 7, 1), last=today, last_submitted=date(2026, 4, 2))  # day 1 of the 90
+    stale = DataSpan(first=date(2024, 7, 1), last=today, last_submitted=date(2026, 4, 1))  # the day before
+    assert default_preset(today, old) == ALL_DATA
+    assert default_preset(today, recent) == DEFAULT_PRESET and fallback_note(today, recent) is None
+    assert default_preset(today, stale) == ALL_DATA
+    assert default_preset(today, None) == DEFAULT_PRESET  # an empty store keeps the usual default
+    assert default_filters(today, old) == Filters(start=date(2017, 6, 14), end=date(2018, 11, 14))
+    assert default_filters(today) == Filters(start=date(2026, 4, 2), end=today)
+    note = fallback_note(today, old)
+    assert "last 90 days" in note and "May 31, 2018" in note and "Jun 14, 2017 – Nov 14, 2018" in note

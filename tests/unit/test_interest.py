@@ -78,3 +78,11 @@ def test_the_maturity_note_says_how_much_is_still_to_come():
     assert "23% of them are still open" in note and "median of 41 days" in note and "120 wins" in note
     assert "Wilson" in note
     assert "median" not in maturity_note(None, None, 0)
+
+
+def test_a_period_whose_leads_all_lack_a_level_has_no_levels_to_compare():
+    from flashdash.interest import has_levels
+
+    assert not has_levels({"leads": 400, "level_share": {"cold": 0.0, "warm": 0.0, "hot": 0.0, "unknown": 1.0}})
+    assert has_levels({"leads": 400, "level_share": {"cold": 0.5, "warm": 0.0, "hot": 0.0, "unknown": 0.5}})
+    assert not has_levels({"leads": 0, "level_share": {"unknown": None}})

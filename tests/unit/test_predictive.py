@@ -171,3 +171,36 @@ def test_scores_fall_back_with_a_reason_unless_a_model_beats_its_baseline():
     assert "No conversion model has been trained" in fallback_reason(None)
     assert "lacks data" in fallback_reason(_card(status="insufficient_data", reason="x"))
     assert "does not beat" in fallback_reason(_card(beats_baseline=False))
+
+
+def _frame(n: int, pages: list[str], labels: list[int]) -> pl.DataFrame:
+    from flashdash.predictive import CATEGORICAL, NUMERIC
+
+    base = {c: ["(none)"] * n for c in CATEGORICAL} | {c: [0.0] * n for c in NUMERIC}
+    return pl.DataFrame({**base, "landing_page": pages, "label": labels})
+
+
+def test_a_landing_page_seen_once_cannot_carry_its_own_outcome_into_the_model():
+    # Every lead has a page of its own. A plain win-rate encoding would hand the model each lead's label;
+    # cross-fitted, a page never seen in the other folds is only the overall rate: no signal to learn.
+    from flashdash.predictive import _x, build_pipeline, importance
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(400) < 0.3).astype(int).tolist()
+    frame = _frame(400, [f"lp-{i}" for i in range(400)], labels)
+    pipe = build_pipeline().fit(_x(frame), frame["label"].to_numpy())
+    weights = dict(importance(pipe, frame).select("feature", "importance").iter_rows())
+    assert weights["landing_page"] < 0.05
+
+
+def test_a_landing_page_that_converts_is_learned_and_named_as_a_factor():
+    from flashdash.predictive import _x, build_pipeline, contributions
+
+    pages = ["lp-good", "lp-poor"] * 200
+    labels = [1, 0] * 100 + [0, 0] * 100  # lp-good wins half the time, lp-poor never
+    frame = _frame(400, pages, labels)
+    pipe = build_pipeline().fit(_x(frame), frame["label"].to_numpy())
+    contrib = contributions(pipe, frame.head(2))
+    assert "landing_page" in contrib.columns
+    assert contrib["landing_page"][0] > 0 > contrib["landing_page"][1]
+    assert describe("landing_page", {"landing_page": "lp-good"}) == "landing page lp-good"

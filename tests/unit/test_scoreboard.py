@@ -72,3 +72,60 @@ def test_the_chart_keeps_the_top_reps_that_have_a_value():
     reps = ranked(scoreboard.label_reps(with_rates(_reps(), 1.0)), "attainment")
     assert scoreboard.chart_rows(reps, "attainment", top=5)["rep"].to_list() == ["Ann", "Cy (inactive)"]
     assert scoreboard.chart_rows(reps, "leads", top=1)["rep"].to_list() == ["Ann"]
+
+
+def _titled() -> pl.DataFrame:
+    # Ann qualifies (sdr), Bob closes (closer), Cy is an sdr who also won a deal
+    return scoreboard.label_reps(with_rates(_reps(title=["sdr", "closer", "sdr"], leads=[10, 0, 4],
+                                                  won_deals=[0, 3, 2], active=[True] * 3), 1.0))
+
+
+ALL_RECORDED = {"activities", "first_response", "quota", "owner_before_win"}
+
+
+def test_sdr_and_closer_views_appear_only_where_reps_carry_those_titles():
+    assert scoreboard.views(_titled()) == ["all", "sdr", "closer"]
+    assert scoreboard.views(_reps(title=["rep", "rep", "manager"])) == ["all"]
+
+
+def test_sdrs_are_the_sdr_titles_and_closers_anyone_who_won_a_deal():
+    reps = _titled()
+    assert scoreboard.in_view(reps, "sdr")["rep"].to_list() == ["Ann", "Cy"]
+    assert scoreboard.in_view(reps, "closer")["rep"].to_list() == ["Bob", "Cy"]
+    assert scoreboard.in_view(reps, "all").height == 3
+
+
+def test_each_view_ranks_on_its_own_figures_less_those_the_store_lacks():
+    assert scoreboard.view_metrics("all", ALL_RECORDED) == [m.key for m in scoreboard.METRICS]
+    assert scoreboard.view_metrics("sdr", ALL_RECORDED) == ["leads", "won_leads", "conversion", "activities",
+                                                            "median_response_hours"]
+    assert scoreboard.view_metrics("closer", set()) == ["won_deals", "won_revenue"]
+    assert scoreboard.hidden_columns("all", ALL_RECORDED) == []
+    assert set(scoreboard.hidden_columns("all", set())) == {"activities", "median_response_hours", "attainment",
+                                                            "quota_target"}
+    assert scoreboard.unrecorded_note(ALL_RECORDED) is None
+    assert scoreboard.unrecorded_note({"activities"}) == ("This data records no first responses or quotas, so the "
+                                                          "scoreboard leaves them out.")
+
+
+def test_a_view_rolls_up_only_its_reps_and_drops_the_other_views_columns():
+    reps = _titled()
+    medians = pl.DataFrame({"team_id": [10, 20], "median_response_hours": [2.5, 8.0]},
+                           schema={"team_id": pl.Int64, "median_response_hours": pl.Float64})
+    data = {"reps": reps, "teams": team_summary(reps, medians, 1.0), "team_response": medians, "months": 1.0,
+            "recorded": frozenset({"first_response", "owner_before_win"})}
+    closers = scoreboard.view(data, "closer")
+    assert closers["reps"]["rep"].to_list() == ["Bob", "Cy"]
+    assert "leads" not in closers["reps"].columns and "activities" not in closers["reps"].columns
+    assert closers["teams"].sort("team")["won_deals"].to_list() == [3, 2]
+    sdrs = scoreboard.view(data, "sdr")
+    # East keeps only Ann in this view: a median over all of East's leads would not be hers alone
+    assert sdrs["teams"].sort("team")["median_response_hours"].to_list() == [None, 8.0]
+    assert sdrs["notes"] == ["This data records no activities or quotas, so the scoreboard leaves them out."]
+
+
+def test_conversion_by_rep_is_flagged_only_when_the_data_names_owners_only_for_won_leads():
+    reps = _titled()
+    assert scoreboard.ownership_note(reps, ALL_RECORDED) is None
+    assert "100% by construction" in scoreboard.ownership_note(reps, ALL_RECORDED - {"owner_before_win"})
+    assert scoreboard.ownership_note(reps.with_columns(leads=pl.lit(0)), set()) is None
