@@ -147,3 +147,10 @@ def test_a_links_note_stays_on_screen_across_reruns() -> None:
     at = open_page("leads", "manager", query={"rep": "999999"})
     at = at.run()
     assert any("999999" in w.value for w in at.warning)
+
+
+def test_a_store_with_recent_submissions_starts_on_the_last_90_days_without_a_note() -> None:
+    at = open_page("executive", "executive", preset=None)
+    assert at.selectbox(key="w.flt.preset").value == "Last 90 days"
+    assert "All data" in at.selectbox(key="w.flt.preset").options
+    assert "so the period starts as all the data" not in texts(at)
