@@ -137,6 +137,14 @@ def fallback_note(today: date, span: DataSpan | None) -> str | None:
             f"{span.last:%b %d, %Y}.")
 
 
+def data_ended(today: date, span: DataSpan | None) -> date | None:
+    """The data's last day when nothing at all happened in the default period (an old export, e.g. Olist's):
+    its open leads were never closed and will not move on. None for a store that is still being worked."""
+    if span is None or span.last >= preset_range(DEFAULT_PRESET, today)[0]:
+        return None
+    return span.last
+
+
 def default_filters(today: date, span: DataSpan | None = None) -> Filters:
     start, end = preset_range(default_preset(today, span), today, span)
     return Filters(start=start, end=end)

@@ -7,7 +7,7 @@ are still maturing, and the page says by how much.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
@@ -65,10 +65,14 @@ def segment_order(distribution: pl.DataFrame, dimension: str) -> list[str]:
 
 
 def maturity_note(open_share: float | None, median_days_to_win: float | None, won_leads: int,
-                  compare: str = "levels") -> str:
-    """The honest caveat under the conversion chart: how much of this period's conversion is still to come."""
+                  compare: str = "levels", ended: date | None = None) -> str:
+    """The honest caveat under the conversion chart: how much of this period's conversion is still to come
+    (nothing, when the data `ended` long ago: its open leads were never closed)."""
     parts = ["Conversion is the share of the period's leads that are won so far."]
-    if open_share is not None:
+    if open_share is not None and ended is not None:
+        parts.append(f"{open_share:.0%} of them are open in data that ends on {ended:%b %d, %Y}: never marked won, "
+                     "lost or disqualified, so these rates are final.")
+    elif open_share is not None:
         parts.append(f"{open_share:.0%} of them are still open (not yet won, lost or disqualified), "
                      "so these rates will rise as they close.")
     if median_days_to_win is not None and won_leads > 0:

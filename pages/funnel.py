@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from flashdash import charts, funnel
+from flashdash import charts, clock, funnel
 from flashdash.executive import book_note, format_value
-from flashdash.filters import recorded
+from flashdash.filters import data_ended, data_span, recorded
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
@@ -76,12 +76,17 @@ with page_errors():
         cols[1].metric("Won so far", format_value(won, "count"), border=True)
         cols[2].metric("New → Won", format_value(won / shown["leads"] if shown["leads"] else None, "pct"),
                        border=True)
-        cols[3].metric("Still moving through", format_value(shown["still_open"], "count"), border=True,
+        ended = data_ended(clock.now().date(), cached(data_span))
+        cols[3].metric("Still moving through" if ended is None else "Never closed",
+                       format_value(shown["still_open"], "count"), border=True,
                        help="Leads not yet won, lost or disqualified.")
+        share = f"{shown['still_open']:,} of the {shown['leads']:,} leads ({shown['still_open'] / shown['leads']:.0%})"
         st.caption(
-            f"**These are the leads' stages so far.** {shown['still_open']:,} of the {shown['leads']:,} leads "
-            f"({shown['still_open'] / shown['leads']:.0%}) are still open: the later stages "
-            "and the win rate will rise as they move through. Median days in stage count only stays that ended."
+            f"**These are the leads' stages so far.** {share} are still open: the later stages and the win rate "
+            "will rise as they move through. Median days in stage count only stays that ended." if ended is None else
+            f"**These are the leads' stages as the data left them.** {share} are open in data that ends on "
+            f"{ended:%b %d, %Y}: they were never marked won, lost or disqualified, so they will not move on. "
+            "Median days in stage count only stays that ended."
         )
         c1, c2 = st.columns(2)
         with c1:

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from flashdash import charts, interest
+from flashdash import charts, clock, interest
 from flashdash.executive import book_note, format_value
-from flashdash.filters import recorded
+from flashdash.filters import data_ended, data_span, recorded
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
@@ -23,6 +23,7 @@ with page_errors():
         st.info(note, icon=":material/info:")
 
     share = data["level_share"]
+    ended = data_ended(clock.now().date(), cached(data_span))
     if not interest.has_levels(data):
         # e.g. an import whose forms had no interest field: say so, and keep what still holds (by channel)
         st.info(f"None of the period's {data['leads']:,} leads has an interest level (cold, warm or hot), so the "
@@ -36,7 +37,7 @@ with page_errors():
         ui.chart(charts.rate_with_intervals(view["by_channel"], "channel", title="Won so far, by channel"),
                  key="interest.conv.channel")
         st.caption(interest.maturity_note(data["open_share"], data["median_days_to_win"],
-                                          data["won_leads_past_year"], compare="channels"))
+                                          data["won_leads_past_year"], compare="channels", ended=ended))
         with st.expander("The figures as a table"):
             ui.table(interest.channel_table(view["by_channel"]), "interest_conversion_by_channel",
                      key="interest.conv.channel_table")
@@ -79,7 +80,8 @@ with page_errors():
         ui.chart(charts.rate_with_intervals(view["by_channel"], "channel",
                                            title=f"Won so far, by channel ({levels or 'all levels'})"),
                  key="interest.conv.channel")
-    st.caption(interest.maturity_note(data["open_share"], data["median_days_to_win"], data["won_leads_past_year"]))
+    st.caption(interest.maturity_note(data["open_share"], data["median_days_to_win"], data["won_leads_past_year"],
+                                      ended=ended))
 
     with st.expander("The figures as tables"):
         ui.table(interest.conversion_table(view["by_level"]), "interest_conversion", key="interest.conv.table")

@@ -107,9 +107,12 @@ def test_interest_levels_say_there_are_none_and_show_conversion_by_channel() -> 
     assert table["leads"].sum() == 400 and table["won"].sum() == 100 and "(none)" in set(table["channel"])
 
 
-def test_the_funnel_shows_400_submissions_and_100_won() -> None:
-    got = metrics(open_page("funnel", "executive", preset=None))
+def test_the_funnel_shows_400_submissions_and_100_won_and_that_the_rest_never_closed() -> None:
+    at = open_page("funnel", "executive", preset=None)
+    got = metrics(at)
     assert (got["Leads submitted"], got["Won so far"], got["New → Won"]) == ("400", "100", "25.0%")
+    assert got["Never closed"] == "300"  # not "still moving through": the data ended in 2018
+    assert "in data that ends on Nov 14, 2018" in texts(at) and "will rise" not in texts(at)
 
 
 def test_pages_without_their_data_say_so() -> None:

@@ -68,3 +68,12 @@ def test_the_default_period_falls_back_to_all_data_only_when_nothing_was_submitt
     assert default_filters(today) == Filters(start=date(2026, 4, 2), end=today)
     note = fallback_note(today, old)
     assert "last 90 days" in note and "May 31, 2018" in note and "Jun 14, 2017 – Nov 14, 2018" in note
+
+
+def test_data_that_ended_before_the_default_period_is_said_to_have_ended():
+    from flashdash.filters import DataSpan, data_ended
+
+    today = date(2026, 6, 30)
+    assert data_ended(today, DataSpan(date(2017, 6, 14), date(2018, 11, 14), date(2018, 5, 31))) == date(2018, 11, 14)
+    assert data_ended(today, DataSpan(date(2024, 7, 1), today, today)) is None
+    assert data_ended(today, None) is None

@@ -86,3 +86,11 @@ def test_a_period_whose_leads_all_lack_a_level_has_no_levels_to_compare():
     assert not has_levels({"leads": 400, "level_share": {"cold": 0.0, "warm": 0.0, "hot": 0.0, "unknown": 1.0}})
     assert has_levels({"leads": 400, "level_share": {"cold": 0.5, "warm": 0.0, "hot": 0.0, "unknown": 0.5}})
     assert not has_levels({"leads": 0, "level_share": {"unknown": None}})
+
+
+def test_the_maturity_note_of_data_that_ended_long_ago_says_the_rates_are_final():
+    from datetime import date
+
+    note = maturity_note(0.89, 14.0, 842, compare="channels", ended=date(2018, 11, 14))
+    assert "ends on Nov 14, 2018" in note and "final" in note and "will rise" not in note
+    assert "compare channels with each other" in note
