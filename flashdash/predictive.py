@@ -291,7 +291,9 @@ def column_groups(pipe: Pipeline) -> list[str]:
     """The person-readable feature each transformed column belongs to, in column order."""
     enc: OneHotEncoder = pipe.named_steps["prep"].named_transformers_["cat"]
     groups = [f for f, cats in zip(CATEGORICAL, enc.categories_, strict=True) for _ in cats]
-    return groups + list(RATE_ENCODED) + [GROUP.get(f, f) for f in NUMERIC]
+    # a model saved before the rate-encoded features existed has none of them (it scores until retrained)
+    rated = list(RATE_ENCODED) if "rate" in pipe.named_steps["prep"].named_transformers_ else []
+    return groups + rated + [GROUP.get(f, f) for f in NUMERIC]
 
 
 def contributions(pipe: Pipeline, frame: pl.DataFrame) -> pl.DataFrame:

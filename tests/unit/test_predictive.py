@@ -204,3 +204,22 @@ def test_a_landing_page_that_converts_is_learned_and_named_as_a_factor():
     assert "landing_page" in contrib.columns
     assert contrib["landing_page"][0] > 0 > contrib["landing_page"][1]
     assert describe("landing_page", {"landing_page": "lp-good"}) == "landing page lp-good"
+
+
+def test_a_model_saved_before_the_landing_page_feature_still_explains_its_scores():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from flashdash.predictive import CATEGORICAL, NUMERIC, _x, contributions
+
+    old = Pipeline([("prep", ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(CATEGORICAL)),
+         ("num", SimpleImputer(strategy="median", keep_empty_features=True), list(NUMERIC))], sparse_threshold=0.0)),
+        ("scale", StandardScaler()), ("model", LogisticRegression())])
+    frame = _frame(40, ["lp"] * 40, [0, 1] * 20).with_columns(channel=pl.Series(["a", "b"] * 20))
+    old.fit(_x(frame), frame["label"].to_numpy())
+    contrib = contributions(old, frame.head(2))
+    assert "landing_page" not in contrib.columns and contrib["channel"][1] > 0 > contrib["channel"][0]
