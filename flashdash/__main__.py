@@ -49,6 +49,20 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo_users(args: argparse.Namespace) -> int:
+    """The demo logins on any store (an imported one, for instance)."""
+    from flashdash import users
+
+    store = _store(args)
+    store.ensure_schema()
+    created = users.create_demo_users(store, clock.now())
+    if created:
+        print("Demo logins: " + ", ".join(f"{u} / {p}" for u, p in created.items()))
+    else:
+        print("The demo logins exist already; nothing to do.")
+    return 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     """`make run`'s first step: a store with demo data when it is empty, else just migrate."""
     store = _store(args)
@@ -231,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replace", action="store_true", help="replace the sales data already in the store")
     p.add_argument("--no-train", action="store_true", help="skip training the conversion model")
     add("init", cmd_init, "create an empty store with an admin and a one-time password")
+    add("demo-users", cmd_demo_users, "add the demo logins (one per role) to a store, e.g. an imported one")
     p = add("bootstrap", cmd_bootstrap, "demo data when the store is empty (what `make run` does)")
     p.add_argument("--no-demo", action="store_true", help="create an empty store with an admin instead")
     p.add_argument("--scale", choices=["XS", "S", "M", "L"], default=None)

@@ -25,6 +25,8 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
         ("customers", "declared_monthly_revenue", "DOUBLE"),
     ]:
         con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')  # our own names
+        if column == "external_id":  # imports find records by it
+            con.execute(f'CREATE INDEX IF NOT EXISTS "ix_{table}_external_id" ON "{table}" (external_id)')
     create_tables(con, ["imports", "import_changes", "import_quarantine"])
 
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from flashdash import migrations
 from flashdash.store import Store, StoreCorrupt, StoreLocked, StoreMissing
 
 
@@ -32,7 +33,28 @@ def _hold_lock(path, seconds):
 
 def test_migrations_are_recorded_once(store):
     assert store.ensure_schema() == []
-    assert store.scalar("schema_version") == 1
+    assert store.scalar("schema_version") == max(v for v, _, _ in migrations.MIGRATIONS)
+
+
+def test_a_version_1_store_gains_what_imports_need(store):
+    with store.write() as con:  # take the store back to what version 1 created
+        for table in ("imports", "import_changes", "import_quarantine"):
+            con.execute(f"DROP TABLE {table}")
+        for table in ("reps", "activities", "opportunities", "customers"):
+            con.execute(f"DROP INDEX ix_{table}_external_id")
+    with store.write() as con:  # DuckDB drops a column only once its index is gone for good
+        for table in ("reps", "activities", "opportunities", "customers"):
+            con.execute(f"ALTER TABLE {table} DROP COLUMN external_id")
+        for column in ("lead_type", "behaviour_profile", "business_type", "declared_monthly_revenue"):
+            con.execute(f"ALTER TABLE customers DROP COLUMN {column}")
+        con.execute("ALTER TABLE opportunities DROP COLUMN name")
+        con.execute("DELETE FROM schema_migrations WHERE version = 2")
+    assert store.ensure_schema() == [2]
+    with store.read() as con:
+        columns = {(t, c) for t, c in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns").fetchall()}
+    assert {("reps", "external_id"), ("customers", "declared_monthly_revenue"), ("opportunities", "name"),
+            ("imports", "mapping"), ("import_quarantine", "cells")} <= columns
 
 
 def test_a_missing_store_says_how_to_create_one(tmp_path):

@@ -69,3 +69,18 @@ def test_a_disabled_account_cannot_act(store):
         con.execute("UPDATE users SET active = false WHERE username = 'pat'")
     with pytest.raises(access.AccessDenied, match="disabled"):
         access.resolve_actor(store, "pat")
+
+
+def test_the_demo_logins_can_be_added_to_any_store_once(tmp_path, capsys):
+    from flashdash.__main__ import main
+
+    db = tmp_path / "imported.duckdb"
+    assert main(["demo-users", "--db", str(db)]) == 0
+    assert "admin / flash-admin" in capsys.readouterr().out
+    assert main(["demo-users", "--db", str(db)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    from flashdash.store import Store
+
+    with Store(db).read() as con:
+        roles = sorted(r for (r,) in con.execute("SELECT role FROM users").fetchall())
+    assert roles == ["admin", "analyst", "executive"]  # no reps in the store: no rep or manager book to tie to
