@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
@@ -116,21 +117,50 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def detect_encoding(path: Path) -> str:
-    """UTF-8 (with or without a BOM), UTF-16 (with a BOM), or else Latin-1, which reads any byte."""
+IS_SEPARATOR = np.isin(np.arange(256), np.frombuffer(b",;\t|", dtype=np.uint8))
+MAX_SEPARATORS = 5_000  # on one line; DuckDB's reader slows and swells with the square of a line's extra fields
+
+
+def scan_csv(path: Path) -> tuple[str, int, int]:
+    """One pass over a CSV file: its encoding (UTF-8 with or without a BOM, UTF-16 with a BOM, or else
+    Latin-1, which reads any byte), and its widest line (line number, separators on it; quotes not heeded)."""
     with path.open("rb") as f:
         head = f.read(4)
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16"
+            return "utf-16", 0, 0
         f.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "latin-1"
-    return "utf-8"
+        encoding = "utf-8"
+        widest = (0, 0)
+        lines_before, carried = 0, 0  # separators on the unfinished line a chunk ends with
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            if encoding == "utf-8":
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    encoding = "latin-1"
+            raw = np.frombuffer(chunk, dtype=np.uint8)
+            separators = np.cumsum(IS_SEPARATOR[raw], dtype=np.int32)
+            ends = np.flatnonzero(raw == 10)
+            at_ends = np.concatenate(([0], separators[ends]))
+            per_line = np.diff(at_ends)
+            if per_line.size:
+                per_line[0] += carried
+                i = int(per_line.argmax())
+                if per_line[i] > widest[1]:
+                    widest = (lines_before + i + 1, int(per_line[i]))
+                carried = int(separators[-1] - at_ends[-1])
+            else:
+                carried += int(separators[-1]) if separators.size else 0
+            lines_before += ends.size
+        if carried > widest[1]:
+            widest = (lines_before + 1, carried)
+        if encoding == "utf-8":
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                encoding = "latin-1"
+    return encoding, *widest
 
 
 def inspect(path: Path | str, name: str | None = None) -> FileInfo:
@@ -142,7 +172,12 @@ def inspect(path: Path | str, name: str | None = None) -> FileInfo:
     if info.size == 0:
         raise ImportProblem(f"{info.name} is empty: it needs a header row and at least one row of data.")
     if info.kind == "csv":
-        info.encoding = detect_encoding(path)
+        info.encoding, line, separators = scan_csv(path)
+        if separators > MAX_SEPARATORS:
+            raise ImportProblem(
+                f"{info.name}: line {line:,} has {separators:,} separators, more than the {MAX_SEPARATORS:,} a row "
+                "can have. A field is probably missing its closing quote, or the file is not a CSV; fix that line "
+                "and import again.")
     return info
 
 
@@ -166,13 +201,15 @@ def safe_names(columns: list[str]) -> list[str]:
     suffix, and `_row` (the import's own row number) becomes "_row (file)"."""
     out: list[str] = []
     seen: set[str] = set()
+    last_suffix: dict[str, int] = {}  # a broken file can repeat one name 100,000 times: no rescans from _2
     for i, c in enumerate(columns):
         name = str(c) if str(c).strip() else f"column{i + 1}"
         name = "_row (file)" if name == "_row" else name
-        base, k = name, 1
+        base, k = name, last_suffix.get(name, 1)
         while name in seen:
             k += 1
             name = f"{base}_{k}"
+        last_suffix[base] = k
         seen.add(name)
         out.append(name)
     return out

@@ -494,6 +494,12 @@ def resolve_columns(mapping: Mapping, columns: list[str]) -> Mapping:
     return replace(mapping, fields=fields)
 
 
+def _listing(columns: list[str], most: int = 30) -> str:
+    """Column names for a message: the first `most`, then how many more (a broken file can have 100,000)."""
+    shown = ", ".join(repr(c[:60] + "…" if len(c) > 60 else c) for c in columns[:most]) or "(none)"
+    return shown + (f" and {len(columns) - most:,} more" if len(columns) > most else "")
+
+
 def check_columns(mapping: Mapping, columns: list[str]) -> None:
     """Every column the mapping names must be in the file."""
     have = set(columns)
@@ -501,7 +507,7 @@ def check_columns(mapping: Mapping, columns: list[str]) -> None:
     if missing:
         raise MappingError(
             f"The mapping names column(s) {', '.join(map(repr, missing))} that the file does not have. "
-            f"The file's columns are: {', '.join(map(repr, columns)) or '(none)'}. Fix the mapping or the header row."
+            f"The file's columns are: {_listing(columns)}. Fix the mapping or the header row."
         )
 
 

@@ -713,6 +713,31 @@ def test_files_that_cannot_be_imported_say_why(store: Store, tmp_path: Path) -> 
         imports.import_file(store, ADMIN, tmp_path / "other.csv", m, NOW)
 
 
+def test_a_line_with_thousands_of_separators_refuses_the_file_naming_the_line(store: Store, tmp_path: Path) -> None:
+    # An unquoted field full of commas: DuckDB would take minutes and gigabytes over it, so the file is refused.
+    (tmp_path / "leads.csv").write_text("Lead ID,Company,Email,Created,Status,Owner\n"
+                                        "L1,Acme,a@x.example,2025-01-01,new,Ana\n"
+                                        "L2,Notes " + "a, " * 20_000 + "\n")
+    m = mapping.from_dict({"entity": "leads", "fields": LEAD_MAP})
+    with pytest.raises(imports.ImportProblem, match="line 3 has 20,001 separators"):
+        imports.import_file(store, ADMIN, tmp_path / "leads.csv", m, NOW)
+
+
+def test_the_widest_line_is_found_across_read_chunks_and_encodings(tmp_path: Path) -> None:
+    body = b"id,name\n" + b"1,abc\n" * 700_000  # 4.2 MB: the wide line straddles the first 4 MiB chunk
+    (tmp_path / "a.csv").write_bytes(body + b"x" + b";" * 6_000 + b"\n2,\xe9t\xe9\n")
+    assert imports.scan_csv(tmp_path / "a.csv") == ("latin-1", 700_002, 6_000)
+    (tmp_path / "b.csv").write_bytes("\ufeffid|name\r\n1|caf\u00e9\r\n2|a|b".encode())
+    assert imports.scan_csv(tmp_path / "b.csv") == ("utf-8", 3, 2)
+
+
+def test_a_header_of_100000_repeated_names_lists_a_few_in_its_message() -> None:
+    names = imports.safe_names(["a"] * 100_000)
+    assert names[:3] == ["a", "a_2", "a_3"] and len(set(names)) == 100_000
+    with pytest.raises(mapping.MappingError, match="'a_30' and 99,970 more"):
+        mapping.check_columns(mapping.from_dict({"entity": "leads", "fields": {"email": "Email"}}), names)
+
+
 def test_a_header_only_file_reads_no_rows(store: Store, tmp_path: Path) -> None:
     (tmp_path / "leads.csv").write_text("Lead ID,Company,Email,Created,Status,Owner\n")
     result = _run(store, tmp_path / "leads.csv", "leads", LEAD_MAP)
