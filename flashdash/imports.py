@@ -34,7 +34,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
 
-from flashdash import audit
+from flashdash import audit, faults
 from flashdash.access import AccessDenied, Actor
 from flashdash.mapping import (
     BOOL_FALSE,
@@ -80,7 +80,6 @@ INT_FIELDS_32 = ("duration_min", "payment_count")
 EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 CURRENCY_RE = r"(?i)^(r\$|us\$|\$|€|£|brl|usd|eur|gbp)\s*|\s*(r\$|\$|€|£|brl|usd|eur|gbp)$"
 SIGNED_CURRENCY_RE = r"(?i)^([-+])\s*(?:r\$|us\$|\$|€|£|brl|usd|eur|gbp)\s*"  # -$1,200: the sign comes first
-CRASH_ENV = "FLASHDASH_IMPORT_CRASH_AFTER"
 
 
 class ImportProblem(ValueError):
@@ -1268,19 +1267,12 @@ def _apply_all(store: Store, actor: Actor, staged: list[Staged], now: datetime, 
                 for r in results:
                     r.dry_run, r.import_id = True, None
                 raise _DryRun(results)
-            _crash_point("write")
+            faults.point("import.write")  # every row written, nothing committed: a kill here loses nothing
     except _DryRun as done:
         return done.result
     if progress:
         progress(1.0, "Done")
     return results
-
-
-def _crash_point(name: str) -> None:
-    """`FLASHDASH_IMPORT_CRASH_AFTER=write` ends the process here, every row written and nothing committed,
-    as a kill at the worst moment would: the atomicity test runs an import with it."""
-    if os.environ.get(CRASH_ENV) == name:
-        os._exit(137)
 
 
 def find_files(directory: Path, pattern: str) -> Path:

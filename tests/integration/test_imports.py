@@ -19,7 +19,7 @@ import pytest
 import yaml
 from polars.testing import assert_frame_equal
 
-from flashdash import imports, mapping
+from flashdash import faults, imports, mapping
 from flashdash.__main__ import main
 from flashdash.access import AccessDenied, Actor
 from flashdash.store import Store
@@ -785,7 +785,7 @@ def test_a_killed_import_leaves_the_store_as_it_was(store: Store, tmp_path: Path
     m = mapping.from_dict({"entity": "leads", "fields": LEAD_MAP, "create_missing": True})
     m.save(tmp_path / "m.yaml")
     before = _tables(store)
-    env = {**os.environ, imports.CRASH_ENV: "write", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, faults.FAULT_ENV: "import.write=crash", "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "flashdash", "import", str(path), "--mapping", str(tmp_path / "m.yaml"),
                            "--db", str(store.path), "--quiet", "--quarantine-dir", str(tmp_path / "q")],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
