@@ -120,6 +120,19 @@ class QueryTiming:
 QUERY_LOG: deque[QueryTiming] = deque(maxlen=10_000)
 
 
+@dataclass
+class LockWait:
+    """One opening of the store: how long it waited for another process's hold (0 when it did not)."""
+
+    kind: str  # read | write
+    seconds: float
+    attempts: int
+
+
+# Every opening in this process, newest last: the coexistence benchmark reads the waits from it.
+LOCK_WAITS: deque[LockWait] = deque(maxlen=100_000)
+
+
 # ---------------------------------------------------------------- the store
 
 
@@ -140,18 +153,23 @@ class Store:
     def exists(self) -> bool:
         return self.path.exists() and self.path.stat().st_size > 0
 
-    def _open(self, create: bool) -> duckdb.DuckDBPyConnection:
+    def _open(self, create: bool, kind: str = "read") -> duckdb.DuckDBPyConnection:
         if not create and not self.exists():
             raise StoreMissing(
                 f"There is no store at {self.path}. Create one with `make run` (demo data) or "
                 f"`python -m flashdash init --db {self.path}`, or point FLASHDASH_DB at an existing store."
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout
+        started = time.monotonic()
+        deadline = started + self.lock_timeout
         delay = 0.01
+        attempts = 0
         while True:
+            attempts += 1
             try:
-                return duckdb.connect(str(self.path))
+                con = duckdb.connect(str(self.path))
+                LOCK_WAITS.append(LockWait(kind, time.monotonic() - started if attempts > 1 else 0.0, attempts))
+                return con
             except duckdb.IOException as exc:
                 text = str(exc)
                 if "lock" not in text.lower():
@@ -182,7 +200,7 @@ class Store:
     @contextmanager
     def write(self, create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A write unit of work: one transaction, committed whole or not at all; bumps the data version."""
-        con = self._open(create=create)
+        con = self._open(create=create, kind="write")
         try:
             con.execute("BEGIN TRANSACTION")
             try:
