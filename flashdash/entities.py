@@ -270,9 +270,26 @@ class JobRun(SQLModel, table=True):
     job: str
     started_at: datetime = _ts()
     finished_at: datetime | None = _ts(default=None)
-    status: str  # running | ok | failed
+    status: str  # running | ok | failed | interrupted
     rows_written: int | None = None
     error: str | None = None
+    trigger: str | None = None  # schedule | start-up | requested | command
+    requested_by: str | None = None  # the user who asked for the run
+    pid: int | None = None  # the process that ran it (a 'running' row whose process is gone was interrupted)
+
+
+class LeadScore(SQLModel, table=True):
+    """Each open lead's conversion score as the last scoring run left it (replaced whole by each run)."""
+
+    __tablename__ = "lead_scores"
+    lead_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    probability: float | None = Field(default=None, sa_type=Double)
+    band: str
+    raises: str | None = None
+    lowers: str | None = None
+    scored_by: str  # model | baseline rule | none
+    card_id: int | None = None  # the model card whose model (or baseline) scored it
+    scored_at: datetime = _ts()
 
 
 class Setting(SQLModel, table=True):

@@ -30,9 +30,16 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
     create_tables(con, ["imports", "import_changes", "import_quarantine"])
 
 
+def _v3(con: duckdb.DuckDBPyConnection) -> None:
+    for column, kind in [("trigger", "VARCHAR"), ("requested_by", "VARCHAR"), ("pid", "INTEGER")]:
+        con.execute(f'ALTER TABLE job_runs ADD COLUMN IF NOT EXISTS "{column}" {kind}')  # our own names
+    create_tables(con, ["lead_scores"])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "core entities: org, leads, activities, opportunities, customers, users, audit", _v1),
     (2, "imports: external ids, declared merchant fields, import history, changes and quarantine", _v2),
+    (3, "scheduler: stored lead scores; job runs say what started them and in which process", _v3),
 ]
 
 

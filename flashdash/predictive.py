@@ -511,7 +511,7 @@ def load_model(card: dict[str, Any]) -> Pipeline | None:
 
 
 SCORE_COLUMNS = ("id", "merchant_name", "contact_name", "email", "owner", "status", "channel", "interest_level",
-                 "vertical", "submitted_at", "probability", "band", "raises", "lowers", "scored_by")
+                 "vertical", "submitted_at", "probability", "band", "raises", "lowers", "scored_by", "scored_at")
 
 
 def _open_leads(store: Store, actor: Actor, filters: Filters) -> pl.DataFrame:
@@ -560,14 +560,14 @@ def _baseline_factor(channel: str, rate: float | None, n: int | None, overall: f
 EXPLAINED = 1_000
 
 
-def _score_with_model(leads: pl.DataFrame, pipe: Pipeline, base_rate: float) -> pl.DataFrame:
+def _score_with_model(leads: pl.DataFrame, pipe: Pipeline, base_rate: float, explained: int = EXPLAINED) -> pl.DataFrame:
     prob = _predict(pipe, leads)
     leads = leads.with_columns(
         probability=pl.Series(prob, dtype=pl.Float64),
         band=pl.Series([band(float(p), base_rate) for p in prob], dtype=pl.String),
         scored_by=pl.lit("model"),
     ).sort("probability", "id", descending=[True, False])
-    top = leads.head(EXPLAINED)
+    top = leads.head(explained)
     contrib = contributions(pipe, top)
     texts = [factor_text(c, {f: describe(f, row) for f in c})
              for row, c in zip(top.iter_rows(named=True), contrib.iter_rows(named=True), strict=True)]
@@ -597,23 +597,72 @@ def usable_model(card: dict[str, Any] | None) -> tuple[Pipeline | None, str | No
     return pipe, None
 
 
+def _score(store: Store, leads: pl.DataFrame, card: dict[str, Any] | None, now: datetime,
+           explain_all: bool = False) -> pl.DataFrame:
+    """`leads` (rows of pred_lead_features) with probability, band, raises, lowers and scored_by."""
+    if leads.is_empty():
+        return leads.with_columns(probability=pl.lit(None, pl.Float64), band=pl.lit(""), raises=pl.lit(""),
+                                  lowers=pl.lit(""), scored_by=pl.lit(""))
+    pipe, _ = usable_model(card)
+    if pipe is not None:
+        return _score_with_model(leads, pipe, card["train"]["positive_rate"],
+                                 explained=leads.height if explain_all else EXPLAINED)
+    rates, overall = _baseline_table(store, card, now)
+    return _score_with_baseline(leads, rates, overall)
+
+
+STORED_COLUMNS = ("lead_id", "probability", "band", "raises", "lowers", "scored_by", "card_id", "scored_at")
+
+
+def score_all(store: Store, now: datetime) -> pl.DataFrame:
+    """Every open lead in the store (no user's scope: the scheduler's view), scored and explained, as the
+    rows of lead_scores. Computed without holding the store beyond the one read of the features."""
+    card = latest_card(store)
+    leads = store.frame("pred_lead_features", **{**_all_params(date(1900, 1, 1), date(9999, 12, 30)),
+                                                 "statuses": list(OPEN_STATUSES)})
+    scored = _score(store, leads, card, now, explain_all=True)
+    return scored.select(
+        pl.col("id").alias("lead_id"), "probability", "band", "raises", "lowers", "scored_by",
+        card_id=pl.lit(card["id"] if card else None, pl.Int64), scored_at=pl.lit(now, pl.Datetime("us")),
+    )
+
+
+def store_scores(store: Store, con: Any, scored: pl.DataFrame) -> int:
+    """Replace lead_scores with `scored` inside the caller's write unit (readers see the old or the new
+    scores, never a mix). Returns the rows written."""
+    store.run("pred_replace_scores", con)
+    if scored.is_empty():
+        return 0
+    con.register("_scored", scored.select(STORED_COLUMNS).to_arrow())
+    try:
+        con.execute(f"INSERT INTO lead_scores ({', '.join(STORED_COLUMNS)}) "  # noqa: S608 (our own column names)
+                    f"SELECT {', '.join(STORED_COLUMNS)} FROM _scored")
+    finally:
+        con.unregister("_scored")
+    return scored.height
+
+
 def scores(store: Store, actor: Actor, filters: Filters, now: datetime | None = None) -> pl.DataFrame:
     """Open leads in the actor's scope and the filters, with a conversion probability, band and factors.
 
-    `scored_by` says what produced the probability: "model", "baseline rule" (the model is missing, lacks
-    data or does not beat the rule) or "none" (no labelled history at all). `now` matters only when no
-    model was ever trained: the baseline rule is then computed from the history up to it.
+    Scores come from the last scoring run (`scored_at` says when); a lead the run has not seen yet (new
+    since) is scored now. `scored_by` says what produced the probability: "model", "baseline rule" (the
+    model is missing, lacks data or does not beat the rule) or "none" (no labelled history at all). `now`
+    matters only when no model was ever trained: the baseline rule is then computed from the history up to it.
     """
-    card = latest_card(store)
+    now = now or clock.now()
     leads = _open_leads(store, actor, filters)
-    pipe, _ = usable_model(card)
-    if leads.is_empty():
-        out = leads.with_columns(probability=pl.lit(None, pl.Float64), band=pl.lit(""), raises=pl.lit(""),
-                                 lowers=pl.lit(""), scored_by=pl.lit(""))
-    elif pipe is not None:
-        out = _score_with_model(leads, pipe, card["train"]["positive_rate"])
-    else:
-        rates, overall = _baseline_table(store, card, now or clock.now())
-        out = _score_with_baseline(leads, rates, overall)
-    out = out.select(SCORE_COLUMNS).sort("probability", "id", descending=[True, False], nulls_last=True)
+    stored = leads.filter(pl.col("stored_scored_by").is_not_null())
+    fresh = leads.filter(pl.col("stored_scored_by").is_null())
+    parts = []
+    if not stored.is_empty():
+        parts.append(stored.with_columns(
+            probability=pl.col("stored_probability"), band=pl.col("stored_band"), raises=pl.col("stored_raises"),
+            lowers=pl.col("stored_lowers"), scored_by=pl.col("stored_scored_by"),
+            scored_at=pl.col("stored_scored_at")))
+    if not fresh.is_empty() or not parts:
+        parts.append(_score(store, fresh, latest_card(store), now).with_columns(
+            scored_at=pl.lit(now, pl.Datetime("us"))))
+    out = pl.concat([p.select(SCORE_COLUMNS) for p in parts], how="vertical_relaxed")
+    out = out.sort("probability", "id", descending=[True, False], nulls_last=True)
     return mask_pii(out, actor)

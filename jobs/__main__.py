@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from flashdash import jobs_log
+from flashdash import jobs_log, schedule
 from flashdash.store import Store, StoreError, db_path
 from jobs import scheduler
 
@@ -37,23 +37,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     store = _store(args)
     last = {}
+    status = schedule.scheduler_status(store)
     if store.exists():
         try:
             last = {r["job"]: r for r in jobs_log.last_runs(store).iter_rows(named=True)}
         except StoreError as exc:
             print(f"(last runs unavailable: {exc})")
-    now = datetime.now().astimezone()
+    if status["running"]:
+        print(f"The scheduler is running (pid {status['pid']}).")
+    else:
+        print("The scheduler is not running: next runs are those of its schedules once it starts.")
+    now = datetime.now()
     print(f"{'job':<20} {'schedule':<14} {'next run':<17} last run")
     for spec in scheduler.JOBS.values():
-        if spec.enabled():
-            upcoming = spec.trigger().get_next_fire_time(None, now)
-            next_run = f"{upcoming:%Y-%m-%d %H:%M}" if upcoming else "-"
-        else:
-            next_run = "disabled"
+        spec = spec.as_scheduled(status["schedules"].get(spec.name))
+        upcoming = status["next_runs"].get(spec.name) if status["running"] else spec.next_after(now)
+        next_run = f"{upcoming:%Y-%m-%d %H:%M}" if upcoming else ("-" if spec.enabled() else "disabled")
         run = last.get(spec.name)
         last_text = f"{run['started_at']:%Y-%m-%d %H:%M} {run['status']}" if run else "never"
-        print(f"{spec.name:<20} {spec.cron():<14} {next_run:<17} {last_text}")
-        print(f"{'':<20} {spec.description} (set {spec.cron_env})")
+        print(f"{spec.name:<20} {spec.schedule():<14} {next_run:<17} {last_text}")
+        print(f"{'':<20} {spec.description} (set {scheduler.JOBS[spec.name].env})")
     return 0
 
 

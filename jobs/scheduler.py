@@ -1,11 +1,14 @@
-"""The scheduler process: job definitions, one recorded run, the single-scheduler lock, the blocking loop.
+"""The scheduler process: what each job does, one recorded run, the single-scheduler lock, the blocking loop.
 
 DuckDB lets one process hold the store file, so the scheduler never keeps it open while idle: every job
-opens the store per unit of work through `Store`, and each run is recorded in `job_runs` by its own short
-write (flashdash.jobs_log). Jobs run one at a time on a single worker thread; a run held up (by a long job
-before it, a suspended machine) still runs, once (coalesce), if it is less than `misfire_grace_time` late.
-Schedules live in memory: runs missed while the process was down are not made up, except what
-`run_at_start` asks for (the conversion model is trained at start when the store has no model card).
+opens the store per unit of work through `Store`, computes outside it, and writes its results in one short
+transaction, so a failed or killed run leaves the previous results in place. Each run is recorded in
+`job_runs` by its own short write (flashdash.jobs_log); a run left 'running' by a killed process is closed
+as 'interrupted' before the next run starts. Jobs run one at a time on a single worker thread; a run held
+up (by a long job before it, a suspended machine) still runs, once (coalesce), if it is less than
+`misfire_grace_time` late. Schedules come from the environment (flashdash.schedule); runs missed while the
+process was down are not made up, except what `run_at_start` asks for. Runs an admin asks for in the app
+arrive as request files, looked for every POLL_SECONDS.
 """
 
 from __future__ import annotations
@@ -14,19 +17,21 @@ import fcntl
 import logging
 import os
 import signal
+import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
+from apscheduler.events import EVENT_JOB_ADDED, EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
-from flashdash import clock, jobs_log
+from flashdash import clock, faults, jobs_log, schedule
+from flashdash.schedule import ScheduleError  # noqa: F401  (re-exported for the command line)
 from flashdash.store import Store, StoreError
 
 log = logging.getLogger("jobs")
@@ -35,6 +40,17 @@ MISFIRE_GRACE_SECONDS = 3600
 
 
 # ---------------------------------------------------------------- the jobs
+
+
+def score_leads(store: Store, now: datetime) -> int:
+    """Score every open lead with the current model (or the baseline rule) and replace lead_scores whole."""
+    from flashdash import predictive
+
+    scored = predictive.score_all(store, now)  # reads, then computes with the store closed
+    with store.write() as con:
+        rows = predictive.store_scores(store, con, scored)
+        faults.point("score_leads.write")  # old scores deleted, new ones inserted, nothing committed
+    return rows
 
 
 def retrain_conversion(store: Store, now: datetime) -> int:
@@ -62,74 +78,51 @@ def refresh_aggregates(store: Store, now: datetime) -> int:
 def _conversion_model_missing(store: Store) -> bool:
     from flashdash import predictive
 
-    model = getattr(predictive, "MODEL", "conversion")
-    return not store.scalar("job_model_card_count", model=model)
+    return not store.scalar("job_model_card_count", model=predictive.MODEL)
 
 
-@dataclass(frozen=True)
-class JobSpec:
-    name: str
-    fn: Callable[[Store, datetime], int | None]
-    cron_env: str
-    default_cron: str
-    description: str
-    run_at_start: Callable[[Store], bool] | None = None  # when true at start-up, run once right away
-
-    def cron(self) -> str:
-        """The schedule in crontab syntax, from the environment if set ("off" disables the job)."""
-        return (os.environ.get(self.cron_env) or self.default_cron).strip()
-
-    def enabled(self) -> bool:
-        return self.cron().lower() not in ("off", "none", "disabled")
-
-    def trigger(self) -> CronTrigger:
-        try:
-            return CronTrigger.from_crontab(self.cron())
-        except ValueError as exc:
-            raise ScheduleError(
-                f"{self.cron_env}={self.cron()!r} is not a crontab schedule ({exc}); use five fields, "
-                f"e.g. {self.default_cron!r}, or 'off'."
-            ) from exc
+def _scores_missing(store: Store) -> bool:
+    return not store.scalar("job_lead_scores_count")
 
 
-class ScheduleError(ValueError):
-    """A schedule in the environment that cannot be parsed; the message names the variable."""
-
-
-JOBS: dict[str, JobSpec] = {
-    spec.name: spec
-    for spec in (
-        JobSpec("retrain_conversion", retrain_conversion, "FLASHDASH_JOB_RETRAIN_CRON", "0 2 * * *",
-                "retrain the lead-conversion model and write its model card",
-                run_at_start=_conversion_model_missing),
-        JobSpec("refresh_aggregates", refresh_aggregates, "FLASHDASH_JOB_REFRESH_CRON", "15 * * * *",
-                "refresh the store's statistics (ANALYZE) and checkpoint its write-ahead log"),
-    )
+# What each job runs, and when it should also run once at start-up. The order is the start-up order:
+# a store without a model is trained before its leads are scored.
+RUNS: dict[str, tuple[Callable[[Store, datetime], int | None], Callable[[Store], bool] | None]] = {
+    "retrain_conversion": (retrain_conversion, _conversion_model_missing),
+    "score_leads": (score_leads, _scores_missing),
+    "refresh_aggregates": (refresh_aggregates, None),
 }
+assert set(RUNS) == set(schedule.JOBS), "every scheduled job needs a function, and every function a schedule"
+JOBS = schedule.JOBS
 
 
 # ---------------------------------------------------------------- one recorded run
 
 
-def run_job(name: str, store: Store | None = None, now: datetime | None = None) -> bool:
+def run_job(name: str, store: Store | None = None, now: datetime | None = None, trigger: str = "command",
+            requested_by: str | None = None) -> bool:
     """Run one job now and record it in job_runs; True when it succeeded. Never raises for a job's failure."""
-    spec = JOBS[name]
+    fn, _ = RUNS[name]
     store = store or Store()
     started = now or clock.now()
     try:
-        run_id = jobs_log.start(store, name, started)
+        for run_id in jobs_log.close_interrupted(store, started):
+            log.warning("run %s was interrupted (its process is gone); closed as 'interrupted'", run_id)
+        run_id = jobs_log.start(store, name, started, trigger=trigger, requested_by=requested_by)
     except StoreError as exc:
         log.error("%s: not run, the store cannot record it: %s", name, exc)
         return False
-    log.info("%s: started (run %s)", name, run_id)
+    log.info("%s: started (run %s, %s%s)", name, run_id, trigger, f" by {requested_by}" if requested_by else "")
     status, rows, error = "ok", None, None
+    clock_started = time.monotonic()
     try:
-        rows = spec.fn(store, started)
+        rows = fn(store, started)
     except Exception as exc:  # a job's failure is recorded, not fatal to the scheduler
         status = "failed"
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
         log.error("%s: failed: %s: %s", name, type(exc).__name__, exc)
-    finished = max(clock.now(), started)
+    # Measured, not read off the clock: a pinned clock (FLASHDASH_NOW) still gives each run its real length.
+    finished = started + timedelta(seconds=time.monotonic() - clock_started)
     try:
         jobs_log.finish(store, run_id, finished, status, rows_written=rows, error=error)
     except StoreError as exc:
@@ -140,16 +133,16 @@ def run_job(name: str, store: Store | None = None, now: datetime | None = None) 
     return status == "ok"
 
 
-def _scheduled(name: str) -> None:
+def _scheduled(name: str, trigger: str = "schedule", requested_by: str | None = None) -> None:
     # Called on the scheduler's worker thread; the store is resolved per run so FLASHDASH_DB is honoured.
-    run_job(name)
+    run_job(name, trigger=trigger, requested_by=requested_by)
 
 
 # ---------------------------------------------------------------- one scheduler at a time
 
 
 def lock_path(store: Store) -> Path:
-    return store.path.with_name(store.path.name + ".jobs.lock")
+    return schedule.lock_path(store)
 
 
 class AlreadyRunning(RuntimeError):
@@ -192,9 +185,10 @@ class SchedulerLock:
 
 
 def build_scheduler(executor: ThreadPoolExecutor | None = None) -> BlockingScheduler:
-    """A scheduler with every enabled job on its cron trigger (raises ScheduleError for a bad schedule)."""
+    """A scheduler with every enabled job on its trigger (raises ScheduleError for a bad schedule)."""
     scheduler = BlockingScheduler(
-        executors={"default": executor or ThreadPoolExecutor(max_workers=1)},
+        executors={"default": executor or ThreadPoolExecutor(max_workers=1),
+                   "requests": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
     )
     for spec in JOBS.values():
@@ -204,19 +198,39 @@ def build_scheduler(executor: ThreadPoolExecutor | None = None) -> BlockingSched
 
 
 def startup_runs(store: Store) -> list[str]:
-    """The jobs that should run once right away (e.g. no model card yet)."""
+    """The jobs that should run once right away (e.g. no model card yet), in RUNS order."""
     due = []
-    for spec in JOBS.values():
-        if spec.run_at_start is None or not spec.enabled():
+    for name, (_, at_start) in RUNS.items():
+        if at_start is None or not JOBS[name].enabled():
             continue
         try:
-            if spec.run_at_start(store):
-                due.append(spec.name)
+            if at_start(store):
+                due.append(name)
         except StoreError as exc:
-            log.warning("%s: cannot tell whether to run at start: %s", spec.name, exc)
+            log.warning("%s: cannot tell whether to run at start: %s", name, exc)
         except Exception as exc:  # e.g. the predictive module missing: the schedule still runs it later
-            log.warning("%s: cannot tell whether to run at start: %s: %s", spec.name, type(exc).__name__, exc)
+            log.warning("%s: cannot tell whether to run at start: %s: %s", name, type(exc).__name__, exc)
     return due
+
+
+def _queue(scheduler: BlockingScheduler, name: str, trigger: str, requested_by: str | None = None) -> None:
+    """Run `name` as soon as the worker is free (after the run in progress, one job at a time)."""
+    stamp = datetime.now().strftime("%H%M%S%f")
+    scheduler.add_job(_scheduled, args=[name, trigger, requested_by], id=f"{name}@{trigger}-{stamp}",
+                      name=f"{name} ({trigger})", next_run_time=datetime.now(), misfire_grace_time=None)
+
+
+def _status(scheduler: BlockingScheduler, store: Store, started: datetime) -> dict:
+    next_runs = {}
+    for job in scheduler.get_jobs():
+        name = job.id.split("@")[0]
+        if not name:  # the scheduler's own look for requested runs
+            continue
+        when = getattr(job, "next_run_time", None)
+        if when is not None and (next_runs.get(name) is None or when.replace(tzinfo=None) < next_runs[name]):
+            next_runs[name] = when.astimezone().replace(tzinfo=None)
+    return {"pid": os.getpid(), "started_at": started, "store": str(store.path), "next_runs": next_runs,
+            "schedules": {s.name: s.schedule() for s in JOBS.values()}}
 
 
 def serve(store: Store) -> int:
@@ -229,15 +243,32 @@ def serve(store: Store) -> int:
         return 1
     executor = ThreadPoolExecutor(max_workers=1)
     try:
+        store.ensure_schema()  # a store made by an older version gains what the jobs write
         scheduler = build_scheduler(executor)
+        started = datetime.now().replace(microsecond=0)
+
+        def take_requests() -> None:
+            for request in schedule.take_requests(store):
+                log.info("%s: requested by %s", request["job"], request.get("requested_by"))
+                _queue(scheduler, request["job"], "requested", request.get("requested_by"))
+
+        def write_status(event: JobEvent | None = None) -> None:
+            try:
+                schedule.write_status(store, _status(scheduler, store, started))
+            except OSError as exc:
+                log.warning("cannot write the scheduler's status file: %s", exc)
+
+        scheduler.add_job(take_requests, IntervalTrigger(seconds=schedule.POLL_SECONDS), id="@requests",
+                          name="requested runs", executor="requests", misfire_grace_time=None)
+        scheduler.add_listener(write_status, EVENT_JOB_ADDED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
+                               | EVENT_JOB_MISSED)
         for name in startup_runs(store):
             log.info("%s: due at start-up", name)
-            scheduler.add_job(_scheduled, args=[name], id=f"{name}@start", name=f"{name} (start-up)",
-                              next_run_time=datetime.now())
+            _queue(scheduler, name, "start-up")
 
         def stop(signum: int, frame: FrameType | None) -> None:
             log.info("%s: stopping (a running job finishes and is recorded first)", signal.Signals(signum).name)
-            # A second signal stops at once: a job cut short stays 'running' in job_runs.
+            # A second signal stops at once: a job cut short stays 'running' until the next run closes it.
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             try:
@@ -248,10 +279,11 @@ def serve(store: Store) -> int:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         log.info("scheduler started for %s (pid %s): %s", store.path, os.getpid(),
-                 ", ".join(f"{s.name} [{s.cron()}]" for s in JOBS.values() if s.enabled()) or "no jobs enabled")
+                 ", ".join(f"{s.name} [{s.schedule()}]" for s in JOBS.values() if s.enabled()) or "no jobs enabled")
         scheduler.start()
         executor.shutdown(wait=True)  # a job still running finishes (and is recorded) before the lock goes
         log.info("scheduler stopped")
         return 0
     finally:
+        schedule.status_path(store).unlink(missing_ok=True)
         lock.release()

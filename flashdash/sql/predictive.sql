@@ -57,8 +57,12 @@ SELECT l.id, l.merchant_name, l.contact_name, l.email, l.owner_id, rep.name AS o
        coalesce(a.calls_7d, 0)::DOUBLE AS calls_7d,
        coalesce(a.emails_7d, 0)::DOUBLE AS emails_7d,
        coalesce(a.meetings_7d, 0)::DOUBLE AS meetings_7d,
-       coalesce(a.demos_7d, 0)::DOUBLE AS demos_7d
+       coalesce(a.demos_7d, 0)::DOUBLE AS demos_7d,
+       -- the score the last scoring run stored (not a feature: training ignores it)
+       s.probability AS stored_probability, s.band AS stored_band, s.raises AS stored_raises,
+       s.lowers AS stored_lowers, s.scored_by AS stored_scored_by, s.scored_at AS stored_scored_at
 FROM l
+LEFT JOIN lead_scores s ON s.lead_id = l.id
 LEFT JOIN acts a ON a.lead_id = l.id
 LEFT JOIN resp r ON r.id = l.id
 LEFT JOIN wins w ON w.lead_id = l.id
@@ -73,3 +77,10 @@ VALUES (nextval('model_cards_id_seq'), $model, $trained_at, $card);
 -- name: pred_latest_card
 -- The last one written: the model file on disk belongs to it (even if a pinned clock wrote an earlier trained_at).
 SELECT id, card FROM model_cards WHERE model = $model ORDER BY id DESC LIMIT 1;
+
+-- name: pred_replace_scores
+-- The scoring run's result replaces the previous one whole, in the caller's transaction.
+DELETE FROM lead_scores;
+
+-- name: pred_scores_count
+SELECT count(*) FROM lead_scores;

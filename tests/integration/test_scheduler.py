@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from flashdash import jobs_log
+from flashdash import jobs_log, schedule
+from flashdash.access import Actor
+from flashdash.schedule import lock_path
 from flashdash.store import Store
 from jobs import scheduler
 
@@ -42,8 +44,8 @@ def env(tmp_path: Path) -> dict[str, str]:
     e = dict(os.environ)
     e.update(FLASHDASH_DB=str(tmp_path / "store.duckdb"), FLASHDASH_MODELS=str(tmp_path / "models"),
              FLASHDASH_NOW=NOW, PYTHONUNBUFFERED="1")
-    for name in ("FLASHDASH_JOB_RETRAIN_CRON", "FLASHDASH_JOB_REFRESH_CRON"):
-        e.pop(name, None)
+    for spec in schedule.JOBS.values():
+        e.pop(spec.env, None)
     return e
 
 
@@ -140,7 +142,7 @@ def test_a_failing_job_is_recorded_as_failed_with_its_error(env, monkeypatch):
     def explode(store: Store, now: datetime) -> int:
         raise RuntimeError("the model server is on fire")
 
-    monkeypatch.setitem(scheduler.JOBS, "explode", scheduler.JobSpec("explode", explode, "X", "0 0 * * *", "fails"))
+    monkeypatch.setitem(scheduler.RUNS, "explode", (explode, None))
 
     assert scheduler.run_job("explode", store, datetime.fromisoformat(NOW)) is False
     (run,) = jobs_log.last_runs(store).iter_rows(named=True)
@@ -150,7 +152,7 @@ def test_a_failing_job_is_recorded_as_failed_with_its_error(env, monkeypatch):
 
 def test_a_second_scheduler_refuses_to_start_and_sigterm_stops_the_first(env, tmp_path):
     make_store(env, demo=False)
-    env["FLASHDASH_JOB_RETRAIN_CRON"] = "off"  # nothing due at start: this test is about the lock
+    env.update(FLASHDASH_JOB_RETRAIN_CRON="off", FLASHDASH_JOB_SCORE_CRON="off")  # nothing due at start
     lock = Path(env["FLASHDASH_DB"] + ".jobs.lock")
     first = start_scheduler(env, tmp_path / "first.log")
     try:
@@ -170,7 +172,8 @@ def test_a_second_scheduler_refuses_to_start_and_sigterm_stops_the_first(env, tm
 
 def test_the_scheduler_does_not_hold_the_store_while_idle(env, tmp_path):
     store = make_store(env, demo=False)
-    env.update(FLASHDASH_JOB_RETRAIN_CRON="off", FLASHDASH_JOB_REFRESH_CRON="off")  # idle throughout
+    env.update(FLASHDASH_JOB_RETRAIN_CRON="off", FLASHDASH_JOB_REFRESH_CRON="off",
+               FLASHDASH_JOB_SCORE_CRON="off")  # idle throughout
     first = start_scheduler(env, tmp_path / "sched.log")
     try:
         wait_for_lock_holder(Path(env["FLASHDASH_DB"] + ".jobs.lock"), first, tmp_path / "sched.log")
@@ -215,3 +218,31 @@ def test_a_bad_schedule_is_refused_naming_its_variable(env):
 
     assert done.returncode == 2
     assert "FLASHDASH_JOB_RETRAIN_CRON" in done.stderr
+
+
+def test_a_run_requested_from_the_app_is_started_by_the_scheduler_and_recorded(env, tmp_path):
+    store = make_store(env, demo=False)
+    env.update(FLASHDASH_JOB_RETRAIN_CRON="off", FLASHDASH_JOB_SCORE_CRON="off",
+               FLASHDASH_JOB_REFRESH_CRON="every 6 hours")
+    log = tmp_path / "sched.log"
+    proc = start_scheduler(env, log)
+    try:
+        wait_for_lock_holder(lock_path(store), proc, log)
+        schedule.request_run(store, Actor("admin", "Ada", "admin"), "refresh_aggregates", datetime.fromisoformat(NOW))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(r["status"] == "ok" for r in runs(store)):
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.3)
+        status = schedule.scheduler_status(store)
+        listed = python("-m", "jobs", "list", env={**env, "FLASHDASH_JOB_REFRESH_CRON": "0 0 * * *"}, timeout=60)
+    finally:
+        assert stop(proc) == 0, log.read_text()
+    with store.read() as con:
+        (row,) = con.execute("SELECT job, status, trigger, requested_by, pid FROM job_runs").fetchall()
+    assert row == ("refresh_aggregates", "ok", "requested", "admin", proc.pid)
+    assert schedule.pending_requests(store) == []
+    assert status["running"] and status["pid"] == proc.pid
+    assert status["schedules"]["refresh_aggregates"] == "every 6 hours" and "refresh_aggregates" in status["next_runs"]
+    assert f"The scheduler is running (pid {proc.pid})" in listed.stdout
+    assert "refresh_aggregates   every 6 hours" in listed.stdout  # the running scheduler's, not the caller's
+    assert schedule.scheduler_status(store)["running"] is False  # stopped: its lock and status are gone
