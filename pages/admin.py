@@ -3,7 +3,7 @@
 import streamlit as st
 
 from flashdash import admin
-from flashdash.ui import backup_panel, import_panel, roadmap
+from flashdash.ui import backup_panel, import_panel, jobs_panel, roadmap
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
 from flashdash.ui.store import cached, page_errors
@@ -26,11 +26,7 @@ with page_errors():
         st.caption(f"{data['path']} · data version {data['data_version']}")
         ui.table(data["tables"], "store_tables", key="admin.tables")
     with jobs:
-        if data["jobs"].is_empty():
-            st.info("No scheduled job has run yet. `make run` starts the scheduler; "
-                    "`python -m jobs run retrain_conversion` runs one now.")
-        else:
-            ui.table(data["jobs"], "job_runs", key="admin.jobs")
+        jobs_panel.render(actor)
     with audit:
         ui.table(data["audit"], "audit_log", key="admin.audit")
     with import_tab:

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from flashdash import charts, predictive
+from flashdash import charts, clock, predictive, schedule
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
@@ -24,10 +24,14 @@ with page_errors():
         st.warning(f"{fallback} Scores below come from the baseline rule ({predictive.BASELINE_RULE}), "
                    "not the model.", icon=":material/warning:")
 
+    minute = clock.now().replace(second=0)  # freshness is judged to the minute, and cached as long
     if card is not None:
         st.subheader("Model card")
         st.caption(f"{card['algorithm']} · label: {card['label']} · trained "
                    f"{card['trained_at'][:16].replace('T', ' ')} · tested out of time on the latest 25% of leads")
+        model_freshness = cached(schedule.freshness_of, "Conversion model", minute)
+        if model_freshness.stale:
+            ui.freshness(model_freshness, "The model")
         if card["status"] == "ok":
             m, b = card["metrics"], card["baseline_metrics"]
             c1, c2, c3 = st.columns(3)
@@ -70,6 +74,7 @@ with page_errors():
                      key="pred.cal_baseline")
 
     st.subheader("Open leads")
+    ui.freshness(cached(schedule.freshness_of, "Lead scores", minute), "These scores")
     scored = cached(predictive.scores, actor, filters)
     if scored.is_empty():
         ui.empty("No open leads match the filters.")

@@ -111,5 +111,3 @@ SELECT count(*) FROM leads;
 -- name: audit_recent
 SELECT logged_at, actor, action, entity, entity_id, reason FROM audit_log ORDER BY id DESC LIMIT $limit;
 
--- name: job_runs_recent
-SELECT job, started_at, finished_at, status, rows_written, error FROM job_runs ORDER BY id DESC LIMIT $limit;

@@ -11,6 +11,7 @@ import streamlit as st
 
 from flashdash import exports
 from flashdash.filters import Filters
+from flashdash.schedule import Freshness
 
 
 def chart(spec: alt.TopLevelMixin, key: str, *, select: str | None = None, field: str | None = None) -> list[Any]:
@@ -69,3 +70,15 @@ def selected_rows(key: str) -> list[int]:
     selection = (state.get("selection") if isinstance(state, dict) else getattr(state, "selection", None)) or {}
     rows = selection.get("rows") if isinstance(selection, dict) else getattr(selection, "rows", None)
     return list(rows or [])
+
+
+def freshness(item: Freshness, what: str) -> None:
+    """Under a derived figure: when it was refreshed, and a warning saying why when it is stale."""
+    due = f"; next refresh due {item.due_by:%d %b %H:%M}" if item.due_by else ""
+    if item.as_of is None:
+        st.caption(f"{what} are computed as the page opens: the {item.job} job has not stored any yet.")
+    elif item.stale:
+        st.warning(f"{what} may be out of date: {item.caption().lower()}, {item.note}. An admin can check the "
+                   "scheduler under Admin → Jobs.", icon=":material/update:")
+    else:
+        st.caption(f"{item.caption()} (the {item.job} job){due}.")
