@@ -63,7 +63,7 @@ def _state(actor: Actor) -> None:
              "failures_since_ok", "next run", "what")
     st.dataframe(shown, hide_index=True, width="stretch", key="admin.jobs.table", column_config={
         "last_started": st.column_config.DatetimeColumn("started", format="D MMM HH:mm:ss"),
-        "last_seconds": st.column_config.NumberColumn("took (s)", format="%.1f"),
+        "last_seconds": st.column_config.NumberColumn("took (s)", format="%.2f"),
         "rows_written": st.column_config.NumberColumn("rows"),
         "last_ok": st.column_config.DatetimeColumn("last success", format="D MMM HH:mm"),
         "failures_since_ok": st.column_config.NumberColumn("failures since"),
