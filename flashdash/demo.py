@@ -52,6 +52,7 @@ SCALES: dict[str, Scale] = {
 
 # Org and sales tables, children first: what `replace=True` empties. Users, audit and settings stay.
 DEMO_TABLES = (
+    "rep_territories",
     "customer_usage",
     "customers",
     "opportunities",
@@ -292,6 +293,10 @@ NAME_SUFFIX_P = (0.85, 0.08, 0.04, 0.03)
 FREEMAIL = ("mail.example", "inbox.example", "webmail.example")
 LANGUAGES = ("en", "en,es", "en,zh", "en,vi", "en,fr")
 LANGUAGES_P = (0.68, 0.24, 0.03, 0.03, 0.02)
+LEAD_LANGUAGES = ("en", "es", "zh", "vi", "fr")  # the language a merchant prefers
+LEAD_LANGUAGES_P = (0.80, 0.14, 0.025, 0.025, 0.01)
+WEEKDAYS = "mon,tue,wed,thu,fri"
+OPEN_LEADS_PER_SELLER = 60  # the cap on a seller's open leads, scaled by their capacity
 MISSING_P = 0.04  # form fields left empty: vertical, phone, campaign, interest, company size
 # hours of the day merchants submit the form
 HOUR_WEIGHTS = np.array([0.3, 0.2, 0.15, 0.1, 0.1, 0.2, 0.5, 1.2, 2.5, 4, 5, 5, 4.5, 5, 5, 4.5, 4, 3.5, 3, 3,
@@ -949,6 +954,40 @@ def _customers(rng: np.random.Generator, leads: _Leads, f: _Funnel, now_s: int) 
                       growth=rng.normal(0.15, 0.2, m))
 
 
+def _routing(rng: np.random.Generator, org: _Org, reps: pl.DataFrame, leads: _Leads,
+             funnel: _Funnel) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, pl.Series]]:
+    """What assignment and qualification read: each seller's cap, working days and territories; each lead's
+    language, whether its budget was confirmed, and when it was assigned. From a stream of its own, so the
+    rest of the demo is the same with or without it."""
+    n_reps = reps.height
+    seller = ~org.rep_is_manager
+    caps = np.round(OPEN_LEADS_PER_SELLER * org.rep_capacity / 5) * 5
+    weekend = rng.random(n_reps) < 0.1
+    reps = reps.with_columns(
+        max_open_leads=_null_unless(pl.Series(caps.astype(np.int64), dtype=pl.Int32), seller),
+        working_days=pl.Series(np.where(weekend, "tue,wed,thu,fri,sat", WEEKDAYS)),
+    )
+    # each seller covers one to three territories of their team's region
+    territories = org.frames["territories"]
+    rows = []
+    for r in np.flatnonzero(seller):  # a loop over the few hundred reps
+        region = int(org.team_region[org.rep_team[r]]) + 1
+        ids = territories.filter(pl.col("region_id") == region)["id"].to_numpy()
+        k = min(len(ids), int(rng.integers(1, 4)))
+        rows += [(int(r) + 1, int(t)) for t in sorted(rng.choice(ids, size=k, replace=False))]
+    rep_territories = pl.DataFrame(rows, schema={"rep_id": pl.Int32, "territory_id": pl.Int32}, orient="row")
+    n = leads.n
+    language = choice(rng, LEAD_LANGUAGES_P, n)
+    qualified = funnel.reached >= SQL
+    budget = np.where(qualified, rng.random(n) < 0.85, rng.random(n) < 0.03)
+    assigned = leads.ts + rng.integers(1, 20 * 60, n)  # routed within minutes of arriving
+    return reps, rep_territories, {
+        "language": _strings(LEAD_LANGUAGES, language),
+        "budget_confirmed": pl.Series(budget, dtype=pl.Boolean),
+        "assigned_at": _datetimes(assigned),
+    }
+
+
 def _with_quotas(reps: pl.DataFrame, rng: np.random.Generator, org: _Org, opps: pl.DataFrame,
                  now: datetime) -> pl.DataFrame:
     """Quota: about what a seller of the team has won per month over the last year, set a bit above it."""
@@ -1163,6 +1202,8 @@ def generate(store: Store, scale: str = "S", seed: int = 42, now: datetime | Non
     opps = _opportunities(_rng(seed, 4), leads, funnel, now_s)
     customers = _customers(_rng(seed, 5), leads, funnel, now_s)
     reps = _with_quotas(org.frames["reps"], _rng(seed, 8), org, opps, now)
+    reps, rep_territories, routing = _routing(_rng(seed, 9), org, reps, leads, funnel)
+    leads.frame = leads.frame.with_columns(**routing)
     log.info("demo %s: org, leads and funnel built in %.1f s", scale, time.perf_counter() - clock)
 
     counts: dict[str, int] = {}
@@ -1175,8 +1216,8 @@ def generate(store: Store, scale: str = "S", seed: int = 42, now: datetime | Non
             )
         for table in DEMO_TABLES:
             con.execute(f'DELETE FROM "{table}"')  # noqa: S608
-        frames = {**org.frames, "reps": reps, "leads": lead_frame, "lead_stage_changes": changes,
-                  "opportunities": opps, "customers": customers.frame}
+        frames = {**org.frames, "reps": reps, "rep_territories": rep_territories, "leads": leads.frame,
+                  "lead_stage_changes": changes, "opportunities": opps, "customers": customers.frame}
         for table, frame in frames.items():
             _insert(con, table, frame)
             counts[table] = frame.height
@@ -1200,7 +1241,7 @@ def generate(store: Store, scale: str = "S", seed: int = 42, now: datetime | Non
             counts["customer_usage"] += frame.height
 
         for table in DEMO_TABLES:
-            if table != "customer_usage":
+            if table not in ("customer_usage", "rep_territories"):  # keyed by what they join, not by a sequence
                 store.advance_sequence(con, table)
         for key, value in (("demo_scale", scale), ("demo_seed", str(seed)), ("demo_as_of", now.isoformat())):
             con.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])

@@ -86,6 +86,8 @@ class Rep(SQLModel, table=True):
     monthly_quota: float = _money(default=0.0)  # won revenue per month
     start_date: date | None = None
     active: bool = True
+    max_open_leads: int | None = None  # assignment cap on open leads (None: no cap)
+    working_days: str | None = None  # e.g. "mon,tue,wed,thu,fri"; None: Monday to Friday
 
 
 class Lead(SQLModel, table=True):
@@ -112,6 +114,10 @@ class Lead(SQLModel, table=True):
     owner_id: int | None = Field(default=None)
     status: str = "new"
     status_changed_at: datetime | None = _ts(default=None)
+    language: str | None = None  # the merchant's language (en, es, ...), for skill-based routing
+    # qualification: the merchant confirmed a budget (a server default: bulk inserts may leave it out)
+    budget_confirmed: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    assigned_at: datetime | None = _ts(default=None)
 
 
 class LeadStageChange(SQLModel, table=True):
@@ -278,6 +284,97 @@ class JobRun(SQLModel, table=True):
     pid: int | None = None  # the process that ran it (a 'running' row whose process is gone was interrupted)
 
 
+class RepTerritory(SQLModel, table=True):
+    """The territories a rep covers, for territory-based assignment."""
+
+    __tablename__ = "rep_territories"
+    rep_id: int = Field(primary_key=True)
+    territory_id: int = Field(primary_key=True)
+
+
+class ScoreRule(SQLModel, table=True):
+    """A points rule of the rule-based lead score ("+20 if the vertical is in the target list")."""
+
+    __tablename__ = "score_rules"
+    id: int | None = Field(default=None, sa_column=_pk("score_rules_id_seq"))
+    team_id: int | None = None  # None: every team
+    label: str
+    field: str  # a lead feature: vertical, channel, interest_level, email_domain, monthly_volume, ...
+    op: str  # eq | ne | in | not_in | gte | lte | contains | is_set | is_missing
+    value: str | None = None  # JSON
+    points: float = Field(sa_type=Double)
+    active: bool = True
+    updated_by: str | None = None
+    updated_at: datetime | None = _ts(default=None)
+
+
+class QualificationCriterion(SQLModel, table=True):
+    """What a lead needs to enter a stage, per team (None: the default for teams without their own)."""
+
+    __tablename__ = "qualification_criteria"
+    id: int | None = Field(default=None, sa_column=_pk("qualification_criteria_id_seq"))
+    team_id: int | None = None
+    stage: str  # mql | sql | opportunity
+    conditions: str  # JSON list of {field, op, value}; all must hold
+    auto: bool = True  # leads advance by themselves when they meet it
+    updated_by: str | None = None
+    updated_at: datetime | None = _ts(default=None)
+
+
+class SavedView(SQLModel, table=True):
+    """A named set of lead-list filters (stage, score band, age, owner, vertical, ...)."""
+
+    __tablename__ = "saved_views"
+    id: int | None = Field(default=None, sa_column=_pk("saved_views_id_seq"))
+    owner: str  # username
+    name: str
+    filters: str  # JSON
+    shared: bool = False  # visible to the owner's team
+    created_at: datetime = _ts()
+
+
+class AssignmentPolicy(SQLModel, table=True):
+    """How a team's new leads are routed: strategies in order, with their settings."""
+
+    __tablename__ = "assignment_policies"
+    id: int | None = Field(default=None, sa_column=_pk("assignment_policies_id_seq"))
+    team_id: int | None = None  # None: the default policy
+    strategies: str  # JSON list, e.g. ["territory", "skills", "load", "weighted_round_robin"]
+    settings: str | None = None  # JSON: weights window, caps, ...
+    updated_by: str | None = None
+    updated_at: datetime | None = _ts(default=None)
+
+
+class LeadAssignment(SQLModel, table=True):
+    """Each time a lead got an owner: to whom, by what, and why."""
+
+    __tablename__ = "lead_assignments"
+    id: int | None = Field(default=None, sa_column=_pk("lead_assignments_id_seq"))
+    lead_id: int = Field(index=True)
+    rep_id: int | None = None
+    previous_rep_id: int | None = None
+    assigned_at: datetime = _ts()
+    strategy: str  # the strategy that decided, or "manual"
+    reason: str
+    actor: str
+
+
+class Task(SQLModel, table=True):
+    """A piece of follow-up work on a lead for a rep."""
+
+    __tablename__ = "tasks"
+    id: int | None = Field(default=None, sa_column=_pk("tasks_id_seq"))
+    lead_id: int | None = Field(default=None, index=True)
+    rep_id: int | None = None
+    title: str
+    due_at: datetime | None = _ts(default=None)
+    status: str = "open"  # open | done | cancelled
+    created_by: str
+    created_at: datetime = _ts()
+    done_at: datetime | None = _ts(default=None)
+    notes: str | None = None
+
+
 class LeadScore(SQLModel, table=True):
     """Each open lead's conversion score as the last scoring run left it (replaced whole by each run)."""
 
@@ -290,6 +387,10 @@ class LeadScore(SQLModel, table=True):
     scored_by: str  # model | baseline rule | none
     card_id: int | None = None  # the model card whose model (or baseline) scored it
     scored_at: datetime = _ts()
+    score: float | None = Field(default=None, sa_type=Double)  # 0-100: the blend of model and rules
+    rule_points: float | None = Field(default=None, sa_type=Double)
+    model_key: str | None = None  # which model scored it: "global" or "vertical:<name>"
+    factors: str | None = None  # JSON list of {factor, points}: the score's breakdown, for its waterfall
 
 
 class Setting(SQLModel, table=True):

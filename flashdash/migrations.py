@@ -36,10 +36,25 @@ def _v3(con: duckdb.DuckDBPyConnection) -> None:
     create_tables(con, ["lead_scores"])
 
 
+def _v4(con: duckdb.DuckDBPyConnection) -> None:
+    for table, column, kind in [
+        ("leads", "language", "VARCHAR"), ("leads", "budget_confirmed", "BOOLEAN DEFAULT false"),
+        ("leads", "assigned_at", "TIMESTAMP"), ("reps", "max_open_leads", "INTEGER"),
+        ("reps", "working_days", "VARCHAR"), ("lead_scores", "score", "DOUBLE"),
+        ("lead_scores", "rule_points", "DOUBLE"), ("lead_scores", "model_key", "VARCHAR"),
+        ("lead_scores", "factors", "VARCHAR"),
+    ]:
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')  # our own names
+    create_tables(con, ["rep_territories", "score_rules", "qualification_criteria", "saved_views",
+                        "assignment_policies", "lead_assignments", "tasks"])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "core entities: org, leads, activities, opportunities, customers, users, audit", _v1),
     (2, "imports: external ids, declared merchant fields, import history, changes and quarantine", _v2),
     (3, "scheduler: stored lead scores; job runs say what started them and in which process", _v3),
+    (4, "lead scoring, qualification and assignment: rules, criteria, saved views, policies, assignments, tasks",
+     _v4),
 ]
 
 

@@ -17,7 +17,8 @@ SEED = 11
 OLD = NOW - timedelta(days=90)  # leads this old have (nearly) finished their paths
 
 # table -> the key that orders it
-KEYS = {t: ["id"] for t in demo.DEMO_TABLES} | {"customer_usage": ["customer_id", "day"]}
+KEYS = {t: ["id"] for t in demo.DEMO_TABLES} | {"customer_usage": ["customer_id", "day"],
+                                                "rep_territories": ["rep_id", "territory_id"]}
 
 
 def _frame(store: Store, sql: str, *params: object) -> pl.DataFrame:
@@ -123,6 +124,29 @@ def test_each_team_has_a_manager_who_manages_its_reps(store):
     assert sellers["verticals"].str.split(",").list.len().is_between(1, 3).all()
     assert reps["email"].str.contains(r"^[a-z]+\.[a-z]+@flashpay\.example$").all()
     assert 1 <= (~reps["active"]).sum() <= 2
+
+
+def test_sellers_cover_territories_of_their_teams_region_with_a_cap_and_working_days(store):
+    covered = _frame(store, """
+        SELECT r.id, r.title, r.max_open_leads, r.working_days, count(rt.territory_id) AS territories,
+               count(*) FILTER (WHERE t.region_id <> tm.region_id) AS outside
+        FROM reps r JOIN teams tm ON tm.id = r.team_id
+        LEFT JOIN rep_territories rt ON rt.rep_id = r.id LEFT JOIN territories t ON t.id = rt.territory_id
+        GROUP BY ALL""")
+    sellers = covered.filter(pl.col("title") != "manager")
+    assert sellers["territories"].min() >= 1 and covered["outside"].sum() == 0
+    assert sellers["max_open_leads"].min() > 0 and covered.filter(pl.col("title") == "manager")[
+        "max_open_leads"].null_count() == covered.filter(pl.col("title") == "manager").height
+    assert set(covered["working_days"]) <= {"mon,tue,wed,thu,fri", "tue,wed,thu,fri,sat"}
+
+
+def test_leads_have_a_language_and_qualified_ones_mostly_a_confirmed_budget(store):
+    by = _frame(store, """SELECT status IN ('sql', 'opportunity', 'won', 'lost') AS qualified,
+                                 avg(budget_confirmed::INT) AS budget, count(DISTINCT language) AS languages,
+                                 count(*) FILTER (WHERE assigned_at < submitted_at) AS assigned_early
+                          FROM leads GROUP BY 1 ORDER BY 1""")
+    assert by["budget"].to_list()[0] < 0.25 < 0.75 < by["budget"].to_list()[1]
+    assert by["languages"].min() >= 3 and by["assigned_early"].sum() == 0
 
 
 def test_departed_reps_keep_their_old_leads_but_get_no_new_ones(store):
