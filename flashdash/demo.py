@@ -296,7 +296,7 @@ LANGUAGES_P = (0.68, 0.24, 0.03, 0.03, 0.02)
 LEAD_LANGUAGES = ("en", "es", "zh", "vi", "fr")  # the language a merchant prefers
 LEAD_LANGUAGES_P = (0.80, 0.14, 0.025, 0.025, 0.01)
 WEEKDAYS = "mon,tue,wed,thu,fri"
-OPEN_LEADS_PER_SELLER = 60  # the cap on a seller's open leads, scaled by their capacity
+OPEN_LEADS_PER_SELLER = 40  # the least cap on a seller's open leads, scaled by their capacity
 MISSING_P = 0.04  # form fields left empty: vertical, phone, campaign, interest, company size
 # hours of the day merchants submit the form
 HOUR_WEIGHTS = np.array([0.3, 0.2, 0.15, 0.1, 0.1, 0.2, 0.5, 1.2, 2.5, 4, 5, 5, 4.5, 5, 5, 4.5, 4, 3.5, 3, 3,
@@ -961,7 +961,11 @@ def _routing(rng: np.random.Generator, org: _Org, reps: pl.DataFrame, leads: _Le
     rest of the demo is the same with or without it."""
     n_reps = reps.height
     seller = ~org.rep_is_manager
-    caps = np.round(OPEN_LEADS_PER_SELLER * org.rep_capacity / 5) * 5
+    # A cap with room above the seller's open book today (at least OPEN_LEADS_PER_SELLER x capacity), so new
+    # leads can still be routed; a cap below today's book would hold every new lead back.
+    is_open = funnel.status <= OPPORTUNITY
+    open_now = np.bincount(leads.owner[is_open], minlength=n_reps)
+    caps = np.round(np.maximum(OPEN_LEADS_PER_SELLER * org.rep_capacity, 1.4 * open_now) / 5) * 5
     weekend = rng.random(n_reps) < 0.1
     reps = reps.with_columns(
         max_open_leads=_null_unless(pl.Series(caps.astype(np.int64), dtype=pl.Int32), seller),
