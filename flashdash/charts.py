@@ -220,3 +220,64 @@ def lead_timeline(events: pl.DataFrame, *, title: str = "") -> alt.LayerChart:
                                                                            range=["circle", "diamond"])))
     # Streamlit fits the axes inside the height: leave room beyond the lanes so no lane label is dropped.
     return (path + marks).properties(height=70 + 30 * len(lanes))
+
+
+def waterfall(factors: pl.DataFrame, *, title: str = "", total_label: str = "score") -> alt.LayerChart:
+    """A score's breakdown: one bar per factor from where the running total was to where it went (columns
+    factor, points, start, end, in order), green up and red down, and the total as its own bar."""
+    data = _data(factors).select("factor", "points", "start", "end").with_columns(
+        pl.int_range(pl.len()).alias("order"),
+        pl.when(pl.col("points") >= 0).then(pl.lit("raises")).otherwise(pl.lit("lowers")).alias("direction"),
+    )
+    total = pl.DataFrame({"factor": [total_label], "points": [data["end"][-1] if data.height else 0.0],
+                          "start": [0.0], "end": [data["end"][-1] if data.height else 0.0],
+                          "order": [data.height], "direction": ["total"]}, schema=data.schema)
+    data = pl.concat([data, total], how="vertical_relaxed")
+    order = data["factor"].to_list()
+    colors = alt.Scale(domain=["raises", "lowers", "total"], range=["#16a34a", "#dc2626", ACCENT])
+    bars = alt.Chart(data, title=title).mark_bar(size=14).encode(
+        y=alt.Y("factor:N", sort=order, title=None, axis=alt.Axis(labelLimit=320)),
+        x=alt.X("start:Q", title="points", scale=alt.Scale(zero=True)), x2="end:Q",
+        color=alt.Color("direction:N", scale=colors, legend=None),
+        tooltip=[alt.Tooltip("factor:N"), alt.Tooltip("points:Q", format="+.1f"), alt.Tooltip("end:Q", format=".1f",
+                                                                                              title="running total")],
+    )
+    labels = alt.Chart(data).mark_text(align="left", dx=4, fontSize=11).encode(
+        y=alt.Y("factor:N", sort=order), x=alt.X("max_x:Q"), text=alt.Text("points:Q", format="+.1f"),
+    ).transform_calculate(max_x="max(datum.start, datum.end)")
+    return (bars + labels).properties(height=rows_height(data.height))
+
+
+def shares_vs_weights(frame: pl.DataFrame, *, label: str, expected: str, actual: str, title: str = "") -> alt.LayerChart:
+    """Each rep's actual share (bar) against the share their weight promises (tick)."""
+    data = _data(frame)
+    order = data.sort(expected, descending=True)[label].to_list()
+    base = alt.Chart(data, title=title).encode(y=alt.Y(f"{label}:N", sort=order, title=None))
+    bars = base.mark_bar(color=MUTED, cornerRadiusEnd=3).encode(
+        x=alt.X(f"{actual}:Q", title="share of leads", axis=alt.Axis(format=".0%")),
+        tooltip=[alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{actual}:Q", format=".1%", title="actual"),
+                 alt.Tooltip(f"{expected}:Q", format=".1%", title="expected by weight")])
+    ticks = base.mark_tick(color=ACCENT, thickness=3, size=18).encode(x=alt.X(f"{expected}:Q"))
+    return (bars + ticks).properties(height=rows_height(data.height))
+
+
+def territory_map(cities: pl.DataFrame, *, size: str, color: str, title: str = "") -> alt.Chart:
+    """Cities on an Albers USA projection (no basemap: nothing is fetched), sized by `size`, coloured by `color`."""
+    data = _data(cities)
+    return alt.Chart(data, title=title).mark_circle(opacity=0.8, stroke="white", strokeWidth=0.5).encode(
+        longitude="lon:Q", latitude="lat:Q",
+        size=alt.Size(f"{size}:Q", title=size.replace("_", " "), scale=alt.Scale(range=[30, 900])),
+        color=alt.Color(f"{color}:N", title=None),
+        tooltip=[alt.Tooltip(c, type="quantitative" if data.schema[c].is_numeric() else "nominal")
+                 for c in data.columns if c not in ("lat", "lon")],
+    ).project(type="albersUsa").properties(height=380)
+
+
+def durations(frame: pl.DataFrame, category: str, value: str, *, title: str = "", fmt: str = ".1f",
+              value_title: str = "days") -> alt.Chart:
+    """Plain horizontal bars in the frame's order (e.g. median days in each stage)."""
+    return alt.Chart(_data(frame), title=title).mark_bar(color=ACCENT, cornerRadiusEnd=3).encode(
+        y=alt.Y(f"{category}:N", sort=frame[category].to_list(), title=None),
+        x=alt.X(f"{value}:Q", title=value_title),
+        tooltip=[alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{value}:Q", format=fmt)],
+    )
