@@ -52,5 +52,13 @@ def add_tasks(store: Store, actor: Actor, lead_ids: list[int], title: str, due_a
     return {"created": leads.height, "refused": len(ids) - leads.height}
 
 
+def preview_tasks(store: Store, actor: Actor, lead_ids: list[int]) -> dict[str, int]:
+    """How many tasks add_tasks would create for these leads, and how many it would refuse (out of scope)."""
+    ids = sorted(set(lead_ids))
+    with store.read() as con:
+        leads = store.frame("task_leads_in_scope", con, lead_ids=ids, **actor.scope_params())
+    return {"created": leads.height, "refused": len(ids) - leads.height}
+
+
 def open_tasks(store: Store, actor: Actor, limit: int = 500) -> pl.DataFrame:
     return store.frame("tasks_open", limit=limit, **actor.scope_params())
