@@ -1,11 +1,12 @@
-"""Logging activities: a call, email, meeting or demo with a lead, validated, audited, in one unit of work."""
+"""Logging activities: a call, email, meeting or demo with a lead, validated, audited, in one unit of work
+with what follows from it (the lead's first response, score and stage)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from flashdash import audit
+from flashdash import audit, leads
 from flashdash.access import AccessDenied, Actor
 from flashdash.entities import ACTIVITY_TYPES
 from flashdash.store import Store
@@ -72,4 +73,5 @@ def log_activity(store: Store, actor: Actor, activity: NewActivity, now: datetim
         store.run("activity_first_response", con, lead_id=activity.lead_id, occurred_at=activity.occurred_at)
         audit.record(con, actor.username, "create", "activity", new_id, now,
                      after={**asdict(activity), "rep_id": rep_id}, reason="logged")
+        leads.arrived(store, con, [activity.lead_id], now)  # its score and stage follow at once
     return new_id
