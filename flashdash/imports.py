@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -638,6 +638,7 @@ class ImportResult:
     quarantine: pl.DataFrame  # row, reason, cells (JSON)
     seconds: float = 0.0
     dry_run: bool = False
+    routed: int = 0  # recent open leads it created that were routed to a rep on arrival
 
     @property
     def counts(self) -> dict[str, int]:
@@ -653,6 +654,8 @@ class ImportResult:
             text += "; also created " + ", ".join(f"{t}: {n:,}" for t, n in self.created.items())
         if self.flagged:
             text += f"; {self.flagged:,} rows flagged for a near match"
+        if self.routed:
+            text += f"; {self.routed:,} new leads routed to reps on arrival"
         return text + "."
 
 
@@ -1270,9 +1273,30 @@ def _apply_all(store: Store, actor: Actor, staged: list[Staged], now: datetime, 
             faults.point("import.write")  # every row written, nothing committed: a kill here loses nothing
     except _DryRun as done:
         return done.result
+    _arrivals(store, actor, results, now)
     if progress:
         progress(1.0, "Done")
     return results
+
+
+ARRIVAL_DAYS = 30  # an imported lead submitted within this many days is new business, routed as it arrives
+
+
+def _arrivals(store: Store, actor: Actor, results: list[ImportResult], now: datetime) -> None:
+    """Recent open leads an import created go through what every arriving lead does (routing, score,
+    qualification), in a unit of work of their own once the import is in: history is not routed again."""
+    from flashdash import assignment, leads
+
+    ids = store.frame("import_recent_leads", import_ids=[r.import_id for r in results],
+                      since=now - timedelta(days=ARRIVAL_DAYS))["id"].to_list()
+    if not ids:
+        return
+    with store.write() as con:
+        routed = assignment.assign(store, con, ids, now, actor=actor.username)
+        leads.arrived(store, con, ids, now)
+    for r in results:
+        r.routed = routed.filter(pl.col("rep_id").is_not_null()).height if r.entity == "leads" else 0
+
 
 
 def find_files(directory: Path, pattern: str) -> Path:
@@ -1349,6 +1373,10 @@ def undo(store: Store, actor: Actor, import_id: int, now: datetime) -> dict[str,
             ids = ", ".join(f"#{r[0]}" for r in later)
             raise ImportProblem(f"Import {ids} changed the same records after #{import_id}; undo it first.")
         _refuse_if_referenced(con, import_id)
+        for table, derived in DERIVED_FROM_LEADS.items():
+            con.execute(f"DELETE FROM {_q(table)} t USING import_changes c WHERE c.import_id = ? "  # noqa: S608
+                        f"AND c.table_name = 'leads' AND c.action = 'insert' "
+                        f"AND t.lead_id = CAST(c.row_key->>'id' AS BIGINT) AND {derived}", [import_id])
         counts: dict[str, int] = {}
         tables = [r[0] for r in con.execute("SELECT DISTINCT table_name FROM import_changes WHERE import_id = ?",
                                             [import_id]).fetchall()]
@@ -1379,6 +1407,10 @@ def undo(store: Store, actor: Actor, import_id: int, now: datetime) -> dict[str,
     return counts
 
 
+# What the system derived for a lead (its score, its routing, the stages its rules moved it through) goes
+# with the lead when an undo deletes it; what people did with it (activities, tasks, their stage moves) does not.
+DERIVED_FROM_LEADS = {"lead_scores": "true", "lead_assignments": "true", "lead_stage_changes": "t.actor LIKE 'rule%'"}
+
 # Columns that point at another table's rows, wherever they appear (leads.owner_id, activities.lead_id, ...).
 REFERENCE_COLUMNS = {"lead_id": "leads", "owner_id": "reps", "rep_id": "reps", "manager_id": "reps",
                      "customer_id": "customers", "team_id": "teams", "region_id": "regions"}
@@ -1395,6 +1427,7 @@ def _refuse_if_referenced(con: duckdb.DuckDBPyConnection, import_id: int) -> Non
         target = REFERENCE_COLUMNS[column]
         if target not in inserted:
             continue
+        derived = DERIVED_FROM_LEADS.get(table, "false") if target == "leads" else "false"
         has_id = "id" in _columns(con, table)
         own = ("t.id = CAST(o.row_key->>'id' AS BIGINT)" if has_id else
                "t.customer_id = CAST(o.row_key->>'customer_id' AS BIGINT) AND t.day = CAST(o.row_key->>'day' AS DATE)"
@@ -1404,7 +1437,7 @@ def _refuse_if_referenced(con: duckdb.DuckDBPyConnection, import_id: int) -> Non
             f"SELECT count(*) FROM {_q(table)} t JOIN import_changes c ON c.import_id = $id AND c.table_name = $target "
             f"AND c.action = 'insert' AND t.{_q(column)} = CAST(c.row_key->>'id' AS BIGINT) "
             f"WHERE NOT EXISTS (SELECT 1 FROM import_changes o WHERE o.import_id = $id AND o.table_name = $table "
-            f"AND {own})", {"id": import_id, "target": target, "table": table}).fetchall()
+            f"AND {own}) AND NOT ({derived})", {"id": import_id, "target": target, "table": table}).fetchall()
         if n:
             raise ImportProblem(f"{n:,} {table} row(s) written since import #{import_id} refer to {target} it "
                                 f"created ({table}.{column}); undoing it would leave them pointing at nothing. "

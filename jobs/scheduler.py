@@ -75,6 +75,23 @@ def refresh_aggregates(store: Store, now: datetime) -> int:
     return 0
 
 
+def assign_leads(store: Store, now: datetime) -> int:
+    """Route every open lead without an owner; returns the leads that got one."""
+    from flashdash import assignment
+
+    with store.write() as con:
+        decided = assignment.assign(store, con, None, now)
+    return decided.filter(decided["rep_id"].is_not_null()).height
+
+
+def qualify_leads(store: Store, now: datetime) -> int:
+    """Advance every open lead that meets its team's criteria; returns the stage changes written."""
+    from flashdash import qualification
+
+    with store.write() as con:
+        return qualification.advance(store, con, None, now).height
+
+
 def _conversion_model_missing(store: Store) -> bool:
     from flashdash import predictive
 
@@ -90,6 +107,8 @@ def _scores_missing(store: Store) -> bool:
 RUNS: dict[str, tuple[Callable[[Store, datetime], int | None], Callable[[Store], bool] | None]] = {
     "retrain_conversion": (retrain_conversion, _conversion_model_missing),
     "score_leads": (score_leads, _scores_missing),
+    "assign_leads": (assign_leads, None),
+    "qualify_leads": (qualify_leads, None),
     "refresh_aggregates": (refresh_aggregates, None),
 }
 assert set(RUNS) == set(schedule.JOBS), "every scheduled job needs a function, and every function a schedule"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from flashdash import schedule
 from flashdash.store import Store
 from flashdash.users import DEMO_USERS
 from tests.e2e.conftest import REPO, _tail
@@ -29,8 +30,7 @@ def requested_runs(db: Path) -> list[tuple]:
 @pytest.fixture
 def scheduler(demo_store: Path, e2e_env: dict[str, str], tmp_path: Path):
     """`python -m jobs` beside the server, every schedule off: only what the admin asks for runs."""
-    env = {**e2e_env, "FLASHDASH_JOB_SCORE_CRON": "off", "FLASHDASH_JOB_RETRAIN_CRON": "off",
-           "FLASHDASH_JOB_REFRESH_CRON": "off"}
+    env = {**e2e_env, **{spec.env: "off" for spec in schedule.JOBS.values()}}
     log = tmp_path / "jobs.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "jobs"], cwd=REPO, env=env, stdout=out,

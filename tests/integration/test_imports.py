@@ -618,6 +618,29 @@ def test_undo_restores_every_table_as_it_was(demo: Store, tmp_path: Path) -> Non
         imports.undo(demo, ADMIN, 999, NOW)
 
 
+def test_recent_unowned_leads_are_routed_on_arrival_and_undo_takes_their_routing_back(demo: Store,
+                                                                                      tmp_path: Path) -> None:
+    city = _one(demo, "SELECT c.name FROM cities c JOIN teams t ON t.region_id = c.region_id ORDER BY c.id LIMIT 1")
+    path = _csv(tmp_path / "leads.csv", [
+        ["Lead ID", "Company", "Email", "Created", "City"],
+        ["ARR-1", "Fresh Bakery", "hello@freshbakery.example", "2026-06-29 10:00", city],
+        ["ARR-2", "Old Diner", "hi@olddiner.example", "2025-01-10 10:00", city],  # history: not routed again
+    ])
+    snapshot = _tables(demo)
+    result = _run(demo, path, "leads", {"external_id": "Lead ID", "merchant_name": "Company", "email": "Email",
+                                         "submitted_at": "Created", "city": "City"})
+    assert result.routed == 1 and "1 new leads routed to reps on arrival" in result.summary()
+    owners = dict(_rows(demo, "SELECT external_id, owner_id FROM leads WHERE external_id LIKE 'ARR-%'"))
+    assert owners["ARR-1"] is not None and owners["ARR-2"] is None
+    assert _one(demo, "SELECT count(*) FROM lead_assignments a JOIN leads l ON l.id = a.lead_id "
+                      "WHERE l.external_id = 'ARR-1'") == 1
+
+    imports.undo(demo, ADMIN, result.import_id, NOW)
+    after = _tables(demo)
+    _same({k: v for k, v in snapshot.items() if k not in LOG_TABLES},
+          {k: v for k, v in after.items() if k not in LOG_TABLES})
+
+
 def test_undo_waits_for_a_later_import_of_the_same_records(store: Store, tmp_path: Path) -> None:
     fields = {"external_id": "Lead ID", "phone": "Phone"}
     first = _run(store, _csv(tmp_path / "a.csv", [["Lead ID", "Phone"], ["L1", "555-1000"]]), "leads", fields)

@@ -49,6 +49,11 @@ def env(tmp_path: Path) -> dict[str, str]:
     return e
 
 
+def all_off(env: dict[str, str]) -> None:
+    """Every job's schedule off in `env`: only what a test asks for runs."""
+    env.update({spec.env: "off" for spec in schedule.JOBS.values()})
+
+
 def python(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
@@ -152,7 +157,7 @@ def test_a_failing_job_is_recorded_as_failed_with_its_error(env, monkeypatch):
 
 def test_a_second_scheduler_refuses_to_start_and_sigterm_stops_the_first(env, tmp_path):
     make_store(env, demo=False)
-    env.update(FLASHDASH_JOB_RETRAIN_CRON="off", FLASHDASH_JOB_SCORE_CRON="off")  # nothing due at start
+    all_off(env)  # nothing due at start: this test is about the lock
     lock = Path(env["FLASHDASH_DB"] + ".jobs.lock")
     first = start_scheduler(env, tmp_path / "first.log")
     try:
@@ -172,8 +177,7 @@ def test_a_second_scheduler_refuses_to_start_and_sigterm_stops_the_first(env, tm
 
 def test_the_scheduler_does_not_hold_the_store_while_idle(env, tmp_path):
     store = make_store(env, demo=False)
-    env.update(FLASHDASH_JOB_RETRAIN_CRON="off", FLASHDASH_JOB_REFRESH_CRON="off",
-               FLASHDASH_JOB_SCORE_CRON="off")  # idle throughout
+    all_off(env)  # idle throughout
     first = start_scheduler(env, tmp_path / "sched.log")
     try:
         wait_for_lock_holder(Path(env["FLASHDASH_DB"] + ".jobs.lock"), first, tmp_path / "sched.log")
@@ -222,8 +226,8 @@ def test_a_bad_schedule_is_refused_naming_its_variable(env):
 
 def test_a_run_requested_from_the_app_is_started_by_the_scheduler_and_recorded(env, tmp_path):
     store = make_store(env, demo=False)
-    env.update(FLASHDASH_JOB_RETRAIN_CRON="off", FLASHDASH_JOB_SCORE_CRON="off",
-               FLASHDASH_JOB_REFRESH_CRON="every 6 hours")
+    all_off(env)
+    env["FLASHDASH_JOB_REFRESH_CRON"] = "every 6 hours"
     log = tmp_path / "sched.log"
     proc = start_scheduler(env, log)
     try:
