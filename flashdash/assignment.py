@@ -898,6 +898,16 @@ def _clean_days(working_days: Iterable[str] | str | None, problems: list[str]) -
     return sorted(days, key=DAYS.index)
 
 
+def routing_table(store: Store, actor: Actor) -> pl.DataFrame:
+    """The sellers in the actor's scope with their skills, cap, working days and territory ids (for the editor)."""
+    return store.frame("assignment_routing_table", **actor.scope_params())
+
+
+def territories(store: Store) -> pl.DataFrame:
+    """Every territory with its region (territory_id, territory, region_id, region)."""
+    return store.frame("assignment_territories")
+
+
 def set_rep_routing(store: Store, actor: Actor, rep_id: int, verticals: Iterable[str] | str | None,
                     languages: Iterable[str] | str | None, max_open_leads: int | None,
                     working_days: Iterable[str] | str | None, territory_ids: Iterable[int],

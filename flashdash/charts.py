@@ -245,7 +245,7 @@ def waterfall(factors: pl.DataFrame, *, title: str = "", total_label: str = "sco
     labels = alt.Chart(data).mark_text(align="left", dx=4, fontSize=11).encode(
         y=alt.Y("factor:N", sort=order), x=alt.X("max_x:Q"), text=alt.Text("points:Q", format="+.1f"),
     ).transform_calculate(max_x="max(datum.start, datum.end)")
-    return (bars + labels).properties(height=rows_height(data.height))
+    return (bars + labels).properties(height=120 + 30 * data.height)
 
 
 def shares_vs_weights(frame: pl.DataFrame, *, label: str, expected: str, actual: str, title: str = "") -> alt.LayerChart:
@@ -254,11 +254,11 @@ def shares_vs_weights(frame: pl.DataFrame, *, label: str, expected: str, actual:
     order = data.sort(expected, descending=True)[label].to_list()
     base = alt.Chart(data, title=title).encode(y=alt.Y(f"{label}:N", sort=order, title=None))
     bars = base.mark_bar(color=MUTED, cornerRadiusEnd=3).encode(
-        x=alt.X(f"{actual}:Q", title="share of leads", axis=alt.Axis(format=".0%")),
+        x=alt.X(f"{actual}:Q", title="share of leads", axis=alt.Axis(format=".0%", tickCount=6)),
         tooltip=[alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{actual}:Q", format=".1%", title="actual"),
                  alt.Tooltip(f"{expected}:Q", format=".1%", title="expected by weight")])
     ticks = base.mark_tick(color=ACCENT, thickness=3, size=18).encode(x=alt.X(f"{expected}:Q"))
-    return (bars + ticks).properties(height=rows_height(data.height))
+    return (bars + ticks).properties(height=120 + 36 * data.height)
 
 
 def territory_map(cities: pl.DataFrame, *, size: str, color: str, title: str = "") -> alt.Chart:
@@ -280,4 +280,4 @@ def durations(frame: pl.DataFrame, category: str, value: str, *, title: str = ""
         y=alt.Y(f"{category}:N", sort=frame[category].to_list(), title=None),
         x=alt.X(f"{value}:Q", title=value_title),
         tooltip=[alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{value}:Q", format=fmt)],
-    )
+    ).properties(height=100 + 30 * frame.height)

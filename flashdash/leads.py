@@ -125,3 +125,8 @@ def arrived(store: Store, con: Any, lead_ids: list[int], now: datetime) -> None:
 def form_options(store: Store) -> dict[str, list[str]]:
     rows = store.frame("lead_form_options")
     return {kind: rows.filter(pl.col("kind") == kind)["value"].to_list() for kind in ("city", "vertical", "channel")}
+
+
+def assignment_history(store: Store, actor: Actor, lead_id: int) -> pl.DataFrame:
+    """Who the lead went to, by which strategy and why, newest first (empty for a lead outside the scope)."""
+    return store.frame("lead_assignment_history", lead_id=lead_id, **actor.scope_params())

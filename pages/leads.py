@@ -1,27 +1,35 @@
-"""Leads: the lead book today; scoring, qualification and assignment arrive with phase 1."""
+"""Leads: the work queue with saved views and bulk actions, one lead in detail, the new-lead form, and the
+settings behind them (scoring, qualification, assignment) with Phase 1's impact."""
 
 import streamlit as st
 
-from flashdash import charts, work
 from flashdash.ui import components as ui
-from flashdash.ui import roadmap
+from flashdash.ui import lead_detail, lead_new, lead_queue, lead_scoring, lead_setup
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
-from flashdash.ui.store import cached, page_errors
+from flashdash.ui.store import page_errors
 
 actor = guard("leads")
 with page_errors():
     filters = sidebar_filters(actor)
-    ui.header("Leads", filters, "submitted in the period")
-    roadmap.note("Phase 1", "You can search and export the leads in your book.",
-                 ["the lead score with its factors", "qualification stages and rules", "smart assignment"])
-    search = st.text_input("Search merchant or lead id", key="leads.search", placeholder="e.g. pizza or FL-000123")
-    data = cached(work.lead_book, actor, filters, search)
-    if data["leads"].is_empty():
-        ui.empty("No leads match.")
-    else:
-        st.altair_chart(charts.bar_select(data["status_counts"], "status", "leads", param="status",
-                                          title="Leads by status", value_title="Leads"),
-                        width="stretch", key="leads.status")
-        st.caption(f"Newest {min(work.LIST_LIMIT, data['leads'].height):,} leads shown.")
-        ui.table(data["leads"], "leads", key="leads.list")
+    ui.header("Leads", filters, "the period applies to fairness and impact; the queue filters by age")
+    tabs = {"Queue": True, "Lead": True, "New lead": actor.role in ("rep", "manager", "admin"),
+            "Scoring": True, "Qualification": True, "Assignment": actor.role in ("manager", "admin"),
+            "Impact": actor.role in ("manager", "analyst", "admin")}
+    shown = [name for name, ok in tabs.items() if ok]
+    for name, tab in zip(shown, st.tabs(shown), strict=True):
+        with tab:
+            if name == "Queue":
+                lead_queue.render(actor, filters)
+            elif name == "Lead":
+                lead_detail.render(actor)
+            elif name == "New lead":
+                lead_new.render(actor)
+            elif name == "Scoring":
+                lead_scoring.render(actor)
+            elif name == "Qualification":
+                lead_setup.qualification_tab(actor)
+            elif name == "Assignment":
+                lead_setup.assignment_tab(actor, filters)
+            else:
+                lead_setup.impact_tab(actor, filters)

@@ -204,3 +204,16 @@ INSERT INTO audit_log (id, logged_at, actor, action, entity, entity_id, before, 
 SELECT nextval('audit_log_id_seq'), $now, $actor, 'assign', 'lead', entity_id, before, after, reason
 FROM (SELECT unnest($entity_ids) AS entity_id, unnest($befores) AS before, unnest($afters) AS after,
              unnest($reasons) AS reason);
+
+-- name: assignment_routing_table
+-- Each seller in the actor's scope with their routing data and the territories they may cover (their region's).
+SELECT r.id AS rep_id, r.name AS rep, t.name AS team, r.active, r.verticals, r.languages, r.max_open_leads,
+       coalesce(r.working_days, 'mon,tue,wed,thu,fri') AS working_days,
+       list(rt.territory_id ORDER BY rt.territory_id) FILTER (WHERE rt.territory_id IS NOT NULL) AS territory_ids,
+       t.region_id
+FROM reps r
+LEFT JOIN teams t ON t.id = r.team_id
+LEFT JOIN rep_territories rt ON rt.rep_id = r.id
+WHERE r.title <> 'manager' AND ($scope_all OR list_contains($scope_reps, r.id))
+GROUP BY ALL
+ORDER BY t.name, r.name;

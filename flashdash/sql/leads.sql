@@ -42,3 +42,13 @@ LEFT JOIN lead_scores s ON s.lead_id = l.id
 LEFT JOIN (SELECT lead_id, reason FROM lead_assignments WHERE lead_id = $lead_id ORDER BY id DESC LIMIT 1) a
        ON a.lead_id = l.id
 WHERE l.id = $lead_id;
+
+-- name: lead_assignment_history
+-- Each time the lead got an owner (or could not), newest first; only for a lead in the actor's scope.
+SELECT a.assigned_at, r.name AS rep, p.name AS previous_rep, a.strategy, a.reason, a.actor
+FROM lead_assignments a
+JOIN leads l ON l.id = a.lead_id
+LEFT JOIN reps r ON r.id = a.rep_id
+LEFT JOIN reps p ON p.id = a.previous_rep_id
+WHERE a.lead_id = $lead_id AND ($scope_all OR list_contains($scope_reps, l.owner_id))
+ORDER BY a.id DESC;
