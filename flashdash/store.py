@@ -3,16 +3,19 @@
 DuckDB lets one process hold a file read-write and then refuses every other process, so no
 process holds the store while idle: a unit of work opens a connection, runs, commits and closes.
 A lock held by another process is retried with jittered backoff for `lock_timeout` seconds and
-then surfaces as `StoreLocked`, whose message says what to do.
+then surfaces as `StoreLocked`, whose message says what to do; processes take turns (_Turns), so that
+one kept busy by many threads cannot starve another of the file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
 import random
 import re
+import tempfile
 import threading
 import time
 from collections import deque
@@ -122,7 +125,8 @@ QUERY_LOG: deque[QueryTiming] = deque(maxlen=10_000)
 
 @dataclass
 class LockWait:
-    """One opening of the store: how long it waited for another process's hold (0 when it did not)."""
+    """One opening of the store: how long it waited for another process, its hold or its turn (0 when it
+    did not wait)."""
 
     kind: str  # read | write
     seconds: float
@@ -131,6 +135,146 @@ class LockWait:
 
 # Every opening in this process, newest last: the coexistence benchmark reads the waits from it.
 LOCK_WAITS: deque[LockWait] = deque(maxlen=100_000)
+
+
+# ---------------------------------------------------------------- taking turns with other processes
+
+
+PATIENCE = 0.2  # seconds an opening waits for the file before it asks the other processes for their turn
+DEFER_MAX = 5.0  # seconds an opening steps aside at most for another process that waits for the store
+POLL_MIN, POLL_MAX = 0.01, 0.05  # seconds between a process's attempts to open a store another process holds
+
+
+class _Turns:
+    """How this process takes turns with other processes over one store file (one per file, for all Stores).
+
+    DuckDB's lock is not fair. A process whose threads run overlapping units of work (the app, with several
+    people at once) can keep the file open with no gap for seconds on end, and another process (the
+    scheduler) that polls for it gets in only when a poll happens to fall into a gap: its units waited for
+    seconds, and under load past lock_timeout, failing with StoreLocked. So:
+
+    - a process that has waited PATIENCE for the file says so: it holds a shared flock on a flag file while
+      any of its threads waits that long and none holds the store (the kernel drops it if the process dies).
+      A shorter wait ends in one of the other process's gaps anyway, and each forced turn costs a close and an
+      open of the file (a checkpoint, a WAL replay), so the processes trade turns only when one would
+      starve. The flag file is in the temporary folder, named after the store's real path, so the store's
+      folder holds nothing new; processes that do not share that folder (or path) do not take turns, as before;
+    - a process that sees another one waiting starts no new unit of work until the other got the file or
+      stopped waiting, for DEFER_MAX at most; its units under way finish (a thread already inside one is not
+      held up), the file closes, the waiter gets in, and the turn comes back the same way;
+    - the waiting threads of a process try to open the file one at a time, every POLL_MIN to POLL_MAX, so a
+      waiter sees the file free within tens of milliseconds without a storm of failed opens.
+    """
+
+    def __init__(self, path: Path):
+        name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
+        self.flag_path = Path(tempfile.gettempdir()) / f"flashdash-{name}.waiting"
+        self.mutex = threading.Lock()  # guards the counts and the flag
+        self.attempt = threading.Lock()  # one attempt to open at a time in this process
+        self.holders = 0  # connections of this process open on the store
+        self.waiting = 0  # openings of this process waiting for another process to let go
+        self.last_failure = 0.0  # when an attempt of this process last found the file held (monotonic)
+        self.local = threading.local()  # .depth: connections the current thread has open
+        self._flag: int | None = None  # fd holding our shared flock while we wait
+        self._probe: int | None = None  # fd that looks for other processes' shared flocks
+        self._broken = False  # the flag file cannot be used (e.g. a read-only folder): no turns, as before
+
+    def depth(self) -> int:
+        return getattr(self.local, "depth", 0)
+
+    def _open_flag_file(self, create: bool) -> int | None:
+        # Read-only is enough for flock, and lets a process of another user open a file this one made. Only a
+        # waiter creates the file: most stores never see a wait, and leave nothing behind.
+        try:
+            return os.open(self.flag_path, os.O_RDONLY | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o644)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and not create:
+                return None  # no process ever waited for this store
+            if not self._broken:
+                log.warning("cannot take turns with other processes through %s: %s", self.flag_path, exc)
+            self._broken = True
+            return None
+
+    def others_waiting(self) -> bool:
+        """Whether another process waits for the store (never true while this one waits itself)."""
+        with self.mutex:
+            if self._broken or self._flag is not None:
+                return False
+            if self._probe is None:
+                self._probe = self._open_flag_file(create=False)
+                if self._probe is None:
+                    return False
+            try:
+                fcntl.flock(self._probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(self._probe, fcntl.LOCK_UN)
+            try:  # a flag file removed meanwhile (a cleaner of the temporary folder) is looked for anew
+                if os.stat(self.flag_path).st_ino != os.fstat(self._probe).st_ino:
+                    raise FileNotFoundError
+            except FileNotFoundError:
+                os.close(self._probe)
+                self._probe = None
+            return False
+
+    def step_aside(self, until: float) -> bool:
+        """Start no unit of work while another process waits for the store, until `until` at most; True if
+        it stepped aside. A thread inside a unit of work does not: its process cannot let go before it ends."""
+        if self.depth() > 0:
+            return False
+        stepped = False
+        while time.monotonic() < until and self.others_waiting():
+            stepped = True
+            time.sleep(POLL_MIN)
+        return stepped
+
+    def _update_flag(self) -> None:
+        # With the mutex held: the flag is up exactly while openings wait and no connection is open.
+        want = self.waiting > 0 and self.holders == 0
+        if want and self._flag is None and not self._broken:
+            fd = self._open_flag_file(create=True)
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # blocks only for another process's momentary probe
+                self._flag = fd
+        elif not want and self._flag is not None:
+            fcntl.flock(self._flag, fcntl.LOCK_UN)
+            os.close(self._flag)
+            self._flag = None
+
+    def _change(self, holders: int = 0, waiting: int = 0) -> None:
+        with self.mutex:
+            self.holders += holders
+            self.waiting += waiting
+            if holders:
+                self.local.depth = self.depth() + holders
+            self._update_flag()
+
+    def begin_wait(self) -> None:
+        self._change(waiting=1)
+
+    def end_wait(self) -> None:
+        self._change(waiting=-1)
+
+    def opened(self) -> None:
+        self._change(holders=1)
+
+    def closed(self) -> None:
+        self._change(holders=-1)
+
+
+_TURNS: dict[str, _Turns] = {}
+_TURNS_LOCK = threading.Lock()
+
+
+def _turns(path: Path) -> _Turns:
+    key = str(path.absolute())
+    with _TURNS_LOCK:
+        if key not in _TURNS:
+            _TURNS[key] = _Turns(Path(key))
+        return _TURNS[key]
+
+
+_HOLDER_RE = re.compile(r"held in (.+?) \(PID (\d+)\)")
 
 
 # ---------------------------------------------------------------- the store
@@ -154,39 +298,76 @@ class Store:
         return self.path.exists() and self.path.stat().st_size > 0
 
     def _open(self, create: bool, kind: str = "read") -> duckdb.DuckDBPyConnection:
+        """A connection for one unit of work, closed with `_close`. Takes its turn with other processes
+        (_Turns): steps aside while another process waits for the store, then retries a lock held by another
+        process with jittered backoff; after `lock_timeout` seconds in all, raises StoreLocked."""
         if not create and not self.exists():
             raise StoreMissing(
                 f"There is no store at {self.path}. Create one with `make run` (demo data) or "
                 f"`python -m flashdash init --db {self.path}`, or point FLASHDASH_DB at an existing store."
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        turns = _turns(self.path)
         started = time.monotonic()
         deadline = started + self.lock_timeout
-        delay = 0.01
-        attempts = 0
-        while True:
-            attempts += 1
-            try:
-                con = duckdb.connect(str(self.path))
-                LOCK_WAITS.append(LockWait(kind, time.monotonic() - started if attempts > 1 else 0.0, attempts))
-                return con
-            except duckdb.IOException as exc:
-                text = str(exc)
-                if "lock" not in text.lower():
-                    raise StoreCorrupt(
-                        f"The store at {self.path} cannot be opened: {text}. Restore it from a "
-                        "backup (`python -m flashdash restore DIR`) or move it aside and create a new one."
-                    ) from exc
+        waited = turns.step_aside(started + min(DEFER_MAX, self.lock_timeout / 2))
+        delay, attempts, counted = POLL_MIN, 0, False
+        held: duckdb.IOException | None = None  # the last "file is locked" error this opening met
+        try:
+            while True:
+                with turns.attempt:
+                    # While this process holds the store, opening is immediate (one DuckDB instance per
+                    # process and file); while it waits, an attempt is due every POLL_MIN among its threads.
+                    if turns.holders > 0 or time.monotonic() - turns.last_failure >= POLL_MIN:
+                        attempts += 1
+                        try:
+                            con = duckdb.connect(str(self.path))
+                        except duckdb.IOException as exc:
+                            if "lock" not in str(exc).lower():
+                                raise StoreCorrupt(
+                                    f"The store at {self.path} cannot be opened: {exc}. Restore it from a backup "
+                                    "(`python -m flashdash restore DIR`) or move it aside and create a new one."
+                                ) from exc
+                            turns.last_failure = time.monotonic()
+                            held = exc
+                        except duckdb.Error as exc:
+                            raise StoreCorrupt(f"The store at {self.path} cannot be opened: {exc}.") from exc
+                        else:
+                            turns.opened()
+                            waited = waited or attempts > 1
+                            LOCK_WAITS.append(LockWait(kind, time.monotonic() - started if waited else 0.0,
+                                                       attempts))
+                            return con
                 if time.monotonic() >= deadline:
+                    holder = _HOLDER_RE.search(str(held or ""))
                     raise StoreLocked(
                         f"The store at {self.path} is busy: another process has held it for over "
-                        f"{self.lock_timeout:.0f} s ({text.split(':')[-1].strip()}). Try again in a "
-                        "moment; if it persists, stop the other process."
-                    ) from exc
+                        f"{self.lock_timeout:.0f} s"
+                        + (f" (pid {holder.group(2)}, {Path(holder.group(1)).name})" if holder else "")
+                        + ". Try again in a moment; if it persists, stop the other process."
+                    ) from held
+                waited = True
+                if not counted and time.monotonic() - started >= PATIENCE:
+                    turns.begin_wait()
+                    counted = True
                 time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 0.5)
-            except duckdb.Error as exc:
-                raise StoreCorrupt(f"The store at {self.path} cannot be opened: {exc}.") from exc
+                delay = min(delay * 2, POLL_MAX)
+        finally:
+            if counted:
+                turns.end_wait()
+
+    def _close(self, con: duckdb.DuckDBPyConnection) -> None:
+        # Closing the process's last connection shuts its DuckDB instance down (a checkpoint, then the file
+        # lock goes). A connect racing with that shutdown can miss the cached instance and open a second one
+        # on the same file, which the file lock does not stop within one process (POSIX locks are per
+        # process): two instances then write one file and commits are lost (duckdb/duckdb#22277 is the same
+        # race in the instance cache). So no connect runs while a connection closes.
+        turns = _turns(self.path)
+        try:
+            with turns.attempt:
+                con.close()
+        finally:
+            turns.closed()
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -195,7 +376,7 @@ class Store:
         try:
             yield con
         finally:
-            con.close()
+            self._close(con)
 
     @contextmanager
     def write(self, create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -211,7 +392,7 @@ class Store:
                 raise
             self._bump_version()
         finally:
-            con.close()
+            self._close(con)
 
     @staticmethod
     @contextmanager
