@@ -197,13 +197,15 @@ def _csv_relation(con: duckdb.DuckDBPyConnection, info: FileInfo, mapping: Mappi
 
 def safe_names(columns: list[str]) -> list[str]:
     """A file's column names as the import reads them: a blank name becomes columnN, a repeated one gets a
-    suffix, and `_row` (the import's own row number) becomes "_row (file)"."""
+    suffix, and `_row` (the import's own row number) and names polars would read as a pattern (^...$) get
+    " (file)" after them."""
     out: list[str] = []
     seen: set[str] = set()
     last_suffix: dict[str, int] = {}  # a broken file can repeat one name 100,000 times: no rescans from _2
     for i, c in enumerate(columns):
         name = str(c) if str(c).strip() else f"column{i + 1}"
-        name = "_row (file)" if name == "_row" else name
+        # "_row" is the import's own; polars reads a name like "^...$" as a pattern, not a column
+        name = f"{name} (file)" if name == "_row" or (name.startswith("^") and name.endswith("$")) else name
         base, k = name, last_suffix.get(name, 1)
         while name in seen:
             k += 1

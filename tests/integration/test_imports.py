@@ -754,6 +754,16 @@ def test_the_widest_line_is_found_across_read_chunks_and_encodings(tmp_path: Pat
     assert imports.scan_csv(tmp_path / "b.csv") == ("utf-8", 3, 2)
 
 
+def test_a_column_named_like_a_pattern_is_read_as_a_column(store: Store, tmp_path: Path) -> None:
+    assert imports.safe_names(["^id$", "^", "x$", "_row"]) == ["^id$ (file)", "^", "x$", "_row (file)"]
+    (tmp_path / "leads.csv").write_text("Lead ID,^$,Created\nPAT-1,odd,2026-06-01\n")
+    result = _run(store, tmp_path / "leads.csv", "leads", {"external_id": "Lead ID", "campaign": "^$ (file)",
+                                                           "submitted_at": "Created"})
+    assert result.imported == 1 and _one(store, "SELECT campaign FROM leads WHERE external_id = 'PAT-1'") == "odd"
+    (tmp_path / "header.csv").write_text("Lead ID,^$\n")
+    assert _run(store, tmp_path / "header.csv", "leads", {"external_id": "Lead ID"}).rows_read == 0
+
+
 def test_a_header_of_100000_repeated_names_lists_a_few_in_its_message() -> None:
     names = imports.safe_names(["a"] * 100_000)
     assert names[:3] == ["a", "a_2", "a_3"] and len(set(names)) == 100_000
