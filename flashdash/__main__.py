@@ -85,6 +85,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scoring_evaluate(args: argparse.Namespace) -> int:
+    """Train the scoring models in memory and print their out-of-time figures; the saved models stay as they are."""
+    from flashdash import scoring
+
+    store = _store(args)
+    print("\n".join(scoring.evaluation_lines(scoring.evaluate(store, clock.now()))))
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     store = _store(args)
     with store.read() as con:
@@ -250,6 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-demo", action="store_true", help="create an empty store with an admin instead")
     p.add_argument("--scale", choices=["XS", "S", "M", "L"], default=None)
     add("train", cmd_train, "train and evaluate the conversion model on the store's history")
+    p = sub.add_parser("scoring", help="the lead scoring engine")
+    scoring_sub = p.add_subparsers(dest="scoring_command", required=True)
+    p = scoring_sub.add_parser("evaluate", help="train the scoring models in memory (saving nothing) and print "
+                                                "their out-of-time AUC, ECE, Brier score and vertical decisions")
+    p.add_argument("--db", help="the store file (default: FLASHDASH_DB or data/flashdash.duckdb)")
+    p.set_defaults(fn=cmd_scoring_evaluate)
     add("info", cmd_info, "show the store's tables and sizes")
     p = add("export", cmd_export, "write one entity, every row, to a CSV, Excel or Parquet file")
     p.add_argument("entity", help="leads, activities, usage, users, ... (an unknown name lists them all)")

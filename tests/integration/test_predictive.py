@@ -46,7 +46,8 @@ def test_the_model_is_trained_out_of_time_and_ranks_better_than_chance(trained):
     assert card["train"]["end"] < card["test"]["start"]
     assert card["train"]["n"] + card["test"]["n"] == card["labelled"]["n"]
     assert 0.5 < card["metrics"]["auc"] <= 1.0
-    assert card["labelled"]["end"] <= (NOW - timedelta(days=120)).isoformat()  # only leads old enough to know
+    assert card["horizon_days"] == predictive.DEFAULT_HORIZON == 90
+    assert card["labelled"]["end"] <= (NOW - timedelta(days=90)).isoformat()  # only leads old enough to know
 
 
 def test_the_model_beats_its_baseline_on_data_built_to_be_predictable(trained):
@@ -95,7 +96,7 @@ def test_activity_features_count_only_the_first_week(trained):
 
 def test_training_is_reproducible(trained):
     store, card = trained
-    again, _ = predictive.fit(predictive.training_frame(store, NOW, 120), NOW, 120)
+    again, _ = predictive.fit(predictive.training_frame(store, NOW, 90), NOW, 90)
     assert again["metrics"] == card["metrics"] and again["importance"] == card["importance"]
 
 
