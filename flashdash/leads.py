@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from flashdash import assignment, audit, qualification
+from flashdash import assignment, audit, qualification, scoring
 from flashdash.access import AccessDenied, Actor
 from flashdash.entities import COMPANY_SIZES, INTEREST_LEVELS
 from flashdash.store import Store
@@ -118,8 +118,11 @@ def create_lead(store: Store, actor: Actor, lead: NewLead, now: datetime) -> dic
 
 def arrived(store: Store, con: Any, lead_ids: list[int], now: datetime) -> None:
     """What every new or changed lead goes through inside the write that brought it: its score, then the
-    qualification rules (which read the score)."""
-    qualification.advance(store, con, lead_ids, now)
+    qualification rules (which read the score), then its score again if a rule moved it on."""
+    scoring.rescore_leads(store, con, lead_ids, now)
+    moved = qualification.advance(store, con, lead_ids, now)
+    if not moved.is_empty():
+        scoring.rescore_leads(store, con, moved["lead_id"].unique().to_list(), now)
 
 
 def form_options(store: Store) -> dict[str, list[str]]:

@@ -44,21 +44,22 @@ MISFIRE_GRACE_SECONDS = 3600
 
 def score_leads(store: Store, now: datetime) -> int:
     """Score every open lead with the current model (or the baseline rule) and replace lead_scores whole."""
-    from flashdash import predictive
+    from flashdash import scoring
 
-    scored = predictive.score_all(store, now)  # reads, then computes with the store closed
+    scored = scoring.score_all(store, now)  # reads, then computes with the store closed
     with store.write() as con:
-        rows = predictive.store_scores(store, con, scored)
+        rows = scoring.store_scores(store, con, scored)
         faults.point("score_leads.write")  # old scores deleted, new ones inserted, nothing committed
     return rows
 
 
 def retrain_conversion(store: Store, now: datetime) -> int:
-    """Retrain and evaluate the lead-conversion model; its model card is written by `predictive.train`."""
-    from flashdash import predictive
+    """Retrain and evaluate the lead-conversion models (global, and per vertical where one has the history);
+    their model cards are written as they are trained. Returns the cards written."""
+    from flashdash import scoring
 
-    predictive.train(store, now)
-    return 1  # one model card
+    summary = scoring.train_all(store, now)
+    return 1 + len(summary.get("verticals", []))
 
 
 def refresh_aggregates(store: Store, now: datetime) -> int:

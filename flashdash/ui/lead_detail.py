@@ -13,6 +13,7 @@ from flashdash.activities import ActivityError, NewActivity
 from flashdash.entities import ACTIVITY_TYPES
 from flashdash.store import StoreError
 from flashdash.ui import components as ui
+from flashdash.ui import lead_scoring
 from flashdash.ui.store import cached, current_store, show_store_error
 
 WRITERS = ("rep", "manager", "admin")
@@ -39,6 +40,7 @@ def render(actor: Actor) -> None:
         return
     lead_id = detail["id"]
     st.markdown(submissions.lead_title(detail["lead"]))
+    lead_scoring.breakdown(actor, lead_id)
     now = clock.now()
     left, right = st.columns([2, 3])
     with left:

@@ -219,7 +219,7 @@ def _routing_editor(actor: Actor) -> None:
     names = dict(zip(table["rep_id"].to_list(), table["rep"].to_list(), strict=True))
     rep_id = st.selectbox("Edit", table["rep_id"].to_list(), format_func=names.get, key="leads.a.rep")
     row = table.filter(pl.col("rep_id") == rep_id).row(0, named=True)
-    territories = cached(assignment.territories).filter(pl.col("region_id") == row["region_id"])
+    territories = cached(assignment.territories).filter(pl.col("region_id").eq_missing(row["region_id"]))
     with st.form(f"leads.a.rep_form.{rep_id}"):
         c1, c2 = st.columns(2)
         verticals = c1.text_input("Verticals (comma-separated)", row["verticals"] or "", key=f"leads.a.{rep_id}.v")

@@ -31,7 +31,7 @@ def test_a_manager_enters_a_lead_and_it_is_routed_with_its_reason(store: Store) 
     out = leads.create_lead(store, manager, NewLead(" Padaria Nova ", "Ana Lima", "ana@padarianova.example",
                                                     vertical="Restaurants", city=_city(store), channel="referral",
                                                     interest_level="Hot", monthly_volume=40_000), NOW)
-    assert out["status"] == "new" and out["owner_id"] is not None and out["assignment_reason"]
+    assert out["owner_id"] is not None and out["assignment_reason"] and out["score"] is not None
     with store.read() as con:
         row = con.execute("SELECT merchant_name, vertical, interest_level, region_id, submitted_at FROM leads "
                           "WHERE id = ?", [out["id"]]).fetchone()
@@ -39,6 +39,8 @@ def test_a_manager_enters_a_lead_and_it_is_routed_with_its_reason(store: Store) 
                               [out["id"]]).fetchall()
     assert row[:3] == ("Padaria Nova", "restaurants", "hot") and row[3] is not None and row[4] == NOW
     assert history[0] == (None, "new", "manager")
+    # a hot referral with a good volume scores high enough for the MQL rule, in the same request
+    assert out["score"] >= 40 and out["status"] == "mql" and history[1] == ("new", "mql", "rule")
 
 
 def test_a_reps_own_lead_stays_theirs(store: Store) -> None:
