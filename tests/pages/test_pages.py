@@ -54,6 +54,9 @@ def test_a_manager_sees_only_their_teams_leads(demo_store: Store) -> None:
 
 def test_analysts_see_contact_details_masked() -> None:
     at = open_page("leads", "analyst")
+    frame = next(df.value for df in at.dataframe if "contact_name" in df.value.columns)
+    assert set(frame["contact_name"].dropna()) == {"•••"}
+    at = open_page("submissions", "analyst")
     frame = next(df.value for df in at.dataframe if "email" in df.value.columns)
     assert set(frame["email"].dropna()) == {"•••"}
 
