@@ -21,7 +21,8 @@ from pathlib import Path
 
 import polars as pl
 
-from flashdash import assignment, demo, store
+from benchmarks import stores
+from flashdash import assignment, store
 from flashdash.access import Actor
 from flashdash.store import Store
 
@@ -37,17 +38,6 @@ SELECT nextval('leads_id_seq'), merchant_name, vertical, company_size, monthly_v
        language
 FROM (SELECT *, row_number() OVER (ORDER BY hash(id, 7)) AS k FROM leads ORDER BY hash(id, 7) LIMIT ?)
 """
-
-
-def build(path: Path, scale: str) -> Store:
-    s = Store(path)
-    if s.exists() and s.scalar("count_leads"):
-        print(f"Reusing {path}")
-        return s
-    t0 = time.perf_counter()
-    demo.generate(s, scale=scale, seed=42, now=NOW)
-    print(f"Generated scale {scale} in {time.perf_counter() - t0:.1f} s")
-    return s
 
 
 def prepared(base: Store, work: Path, leads: int, enforce_caps: bool) -> Store:
@@ -102,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-assign-") as d:
         tmp = Path(d)
-        base = Store(args.db) if args.db else build(tmp / f"base-{args.scale}.duckdb", args.scale)
+        base = Store(args.db) if args.db else stores.build(tmp / f"base-{args.scale}.duckdb", args.scale, NOW)
         n = base.scalar("count_leads")
         print(f"Store {base.path}: {n:,} leads; {args.leads:,} new leads; {os.cpu_count()} cores; "
               f"as of {NOW:%Y-%m-%d %H:%M} ({NOW:%A})")

@@ -21,26 +21,11 @@ import streamlit as st
 from streamlit.components.v2 import component_manager
 from streamlit.testing.v1 import AppTest
 
-from flashdash import access, clock, demo, predictive, store, users
-from flashdash.store import Store
+from benchmarks import stores
+from flashdash import access, clock, store
 
 ROOT = Path(__file__).resolve().parent.parent
 V1_PAGES = ("executive", "submissions", "scoreboard", "interest", "funnel", "predictive")
-
-
-def build(path: Path, scale: str) -> Store:
-    s = Store(path)
-    if s.exists() and s.scalar("count_leads"):
-        print(f"Reusing {path}")
-        return s
-    t0 = time.perf_counter()
-    demo.generate(s, scale=scale, seed=42, now=clock.now().replace(second=0))
-    users.create_demo_users(s, clock.now())
-    print(f"Generated scale {scale} in {time.perf_counter() - t0:.1f} s")
-    t0 = time.perf_counter()
-    predictive.train(s, clock.now())
-    print(f"Trained the conversion model in {time.perf_counter() - t0:.1f} s")
-    return s
 
 
 # AppTest scans every installed package for components on each run; a server does that once at
@@ -85,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     path = Path(args.db) if args.db else ROOT / "data" / f"bench-{args.scale}.duckdb"
-    s = build(path, args.scale)
+    s = stores.build(path, args.scale, clock.now().replace(second=0), logins=True, train=True)
     os.environ["FLASHDASH_DB"] = str(path)
     os.environ.setdefault("FLASHDASH_COOKIE_KEY", "benchmark")
     s.ensure_schema()

@@ -23,22 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from flashdash import demo, predictive, scoring, store
+from benchmarks import stores
+from flashdash import predictive, scoring, store
 from flashdash.store import Store
 
 NOW = datetime(2026, 6, 30, 12, 0)
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def build(path: Path, scale: str) -> Store:
-    s = Store(path)
-    if s.exists() and s.scalar("count_leads"):
-        print(f"Reusing {path}")
-        return s
-    t0 = time.perf_counter()
-    demo.generate(s, scale=scale, seed=42, now=NOW)
-    print(f"Generated scale {scale} in {time.perf_counter() - t0:.1f} s")
-    return s
 
 
 def timed(fn, *args):  # noqa: ANN001, ANN002, ANN202
@@ -109,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of train_all and score_all (median reported)")
     parser.add_argument("--db", help="a demo store to start from (it is copied, never changed)")
     args = parser.parse_args(argv)
-    base = Store(args.db) if args.db else build(ROOT / "data" / f"bench-scoring-{args.scale}.duckdb", args.scale)
+    base = Store(args.db) if args.db else stores.build(ROOT / "data" / f"bench-scoring-{args.scale}.duckdb", args.scale, NOW)
     with tempfile.TemporaryDirectory(prefix="bench-scoring-") as d:
         os.environ["FLASHDASH_MODELS"] = str(Path(d) / "models")
         shutil.copy(base.path, Path(d) / "store.duckdb")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +28,15 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     predictive.train(store, NOW)
     mp.undo()
     return store
+
+
+@pytest.fixture
+def demo_copy(demo_store: Store, tmp_path: Path) -> Store:
+    """A copy of the demo store that the test may change (the session's store stays as it was)."""
+    copy = tmp_path / "copy" / "demo.duckdb"
+    copy.parent.mkdir()
+    shutil.copy(demo_store.path, copy)
+    return Store(copy)
 
 
 # The Olist marketing funnel: a committed sample (tests/fixtures/olist) and, when present, the full files.

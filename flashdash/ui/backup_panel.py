@@ -12,7 +12,7 @@ from flashdash import backup, clock, exports
 from flashdash.access import Actor
 from flashdash.store import StoreError
 from flashdash.ui import components as ui
-from flashdash.ui.store import current_store, show_store_error
+from flashdash.ui.store import current_store, show_problem
 
 # Files handed to the browser are held in the server's memory for the session: larger ones stay on disk.
 MAX_BROWSER_MB = 250
@@ -21,13 +21,6 @@ _EXPORT_STATE = "admin.export.file"
 
 def _size(n: int) -> str:
     return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{max(n / 1e3, 0.1):,.1f} kB"
-
-
-def _show_error(exc: Exception) -> None:
-    if isinstance(exc, StoreError):
-        show_store_error(exc)
-    else:
-        st.error(str(exc), icon=":material/block:")
 
 
 def _forget_export() -> None:
@@ -54,7 +47,7 @@ def _export(actor: Actor) -> None:
                 rows = exports.export_entity(current_store(), actor, entity, path, fmt, now)
         except (ValueError, StoreError) as exc:
             shutil.rmtree(folder, ignore_errors=True)
-            _show_error(exc)
+            show_problem(exc)
         else:
             st.session_state[_EXPORT_STATE] = {"path": str(path), "rows": rows, "fmt": fmt, "entity": entity}
     done = st.session_state.get(_EXPORT_STATE)
@@ -85,7 +78,7 @@ def _backup(actor: Actor) -> None:
             with st.spinner("Backing up the store…"):
                 result = backup.backup(store, root / f"{now:%Y%m%d-%H%M%S}", now, actor)
         except StoreError as exc:
-            _show_error(exc)
+            show_problem(exc)
         else:
             st.success(f"Backed up {result.rows:,} rows in {len(result.tables)} tables to {result.directory} "
                        f"({_size(result.bytes)}).", icon=":material/check_circle:")

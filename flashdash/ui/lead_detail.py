@@ -14,16 +14,9 @@ from flashdash.entities import ACTIVITY_TYPES
 from flashdash.store import StoreError
 from flashdash.ui import components as ui
 from flashdash.ui import lead_scoring
-from flashdash.ui.store import cached, current_store, show_store_error
+from flashdash.ui.store import cached, current_store, show_problem
 
 WRITERS = ("rep", "manager", "admin")
-
-
-def _problem(exc: Exception) -> None:
-    if isinstance(exc, StoreError):
-        show_store_error(exc)
-    else:
-        st.error(str(exc), icon=":material/block:")
 
 
 def render(actor: Actor) -> None:
@@ -76,7 +69,7 @@ def _change_stage(actor: Actor, lead_id: int) -> None:
             try:
                 done = qualification.change_stage(current_store(), actor, [lead_id], to, reason, clock.now())
             except (ValueError, AccessDenied, StoreError) as exc:
-                _problem(exc)
+                show_problem(exc)
             else:
                 (st.success if done["changed"] else st.warning)(done["message"])
 
@@ -97,6 +90,6 @@ def _log_activity(actor: Actor, lead_id: int) -> None:
                 activities.log_activity(current_store(), actor, NewActivity(
                     lead_id, kind or "", datetime.combine(day, at), int(minutes), outcome, notes), clock.now())
             except (ActivityError, AccessDenied, StoreError) as exc:
-                _problem(exc)
+                show_problem(exc)
             else:
                 st.success(f"Logged the {kind}; the lead's stage and score follow from it.", icon=":material/done:")

@@ -15,7 +15,7 @@ from flashdash.bulk import BulkAction, BulkError
 from flashdash.filters import Filters
 from flashdash.store import StoreError
 from flashdash.ui import components as ui
-from flashdash.ui.store import cached, current_store, show_store_error
+from flashdash.ui.store import cached, current_store, show_problem
 from flashdash.views import LeadFilter, ViewError
 
 _PENDING = "leads.bulk.pending"
@@ -134,7 +134,7 @@ def _bulk(actor: Actor, flt: LeadFilter, picked: list[int], total: int, now: dat
                 st.session_state[_PENDING] = {"ids": ids, "action": action,
                                               **bulk.preview(store, actor, ids, action, now)}
             except (BulkError, ValueError, AccessDenied, StoreError) as exc:
-                _error(exc)
+                show_problem(exc)
         pending = st.session_state.get(_PENDING)
         if not pending or pending["action"] != action:
             return
@@ -145,7 +145,7 @@ def _bulk(actor: Actor, flt: LeadFilter, picked: list[int], total: int, now: dat
             try:
                 done = bulk.apply(store, actor, pending["ids"], action, clock.now())
             except (BulkError, ValueError, AccessDenied, StoreError) as exc:
-                _error(exc)
+                show_problem(exc)
             else:
                 st.session_state.pop(_PENDING, None)
                 st.success(done["message"], icon=":material/done_all:")
@@ -160,13 +160,6 @@ def _all_ids(actor: Actor, flt: LeadFilter, now: datetime) -> list[int]:
         return views.matching_ids(store, con, actor, flt, now)
 
 
-def _error(exc: Exception) -> None:
-    if isinstance(exc, StoreError):
-        show_store_error(exc)
-    else:
-        st.error(str(exc), icon=":material/block:")
-
-
 def _save_view(actor: Actor, flt: LeadFilter) -> None:
     with st.expander("Save these filters as a view"):
         with st.form("leads.save_view", border=False):
@@ -176,6 +169,6 @@ def _save_view(actor: Actor, flt: LeadFilter) -> None:
                 try:
                     views.save_view(current_store(), actor, name, flt, shared, clock.now())
                 except (ViewError, ValueError, StoreError) as exc:
-                    _error(exc)
+                    show_problem(exc)
                 else:
                     st.success(f"Saved the view “{name.strip()}”; pick it under View.", icon=":material/bookmark:")

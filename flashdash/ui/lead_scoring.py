@@ -10,16 +10,9 @@ from flashdash import charts, clock, org, predictive, scoring
 from flashdash.access import AccessDenied, Actor
 from flashdash.store import StoreError
 from flashdash.ui import components as ui
-from flashdash.ui.store import cached, current_store, show_store_error
+from flashdash.ui.store import cached, current_store, show_problem
 
 RULE_EDITORS = ("manager", "admin")
-
-
-def _problem(exc: Exception) -> None:
-    if isinstance(exc, StoreError):
-        show_store_error(exc)
-    else:
-        st.error(str(exc), icon=":material/block:")
 
 
 def render(actor: Actor) -> None:
@@ -84,7 +77,7 @@ def _settings(actor: Actor) -> None:
                         "scoring.model_weight": weight, "scoring.horizon_days": int(horizon),
                         "scoring.min_vertical_leads": int(leads), "scoring.min_vertical_wins": int(wins)}, clock.now())
                 except (ValueError, AccessDenied, StoreError) as exc:
-                    _problem(exc)
+                    show_problem(exc)
                 else:
                     st.success("Saved. The weight applies at the next scoring run; the horizon and minimums at the "
                                "next training.", icon=":material/done:")
@@ -100,7 +93,7 @@ def _rules(actor: Actor) -> None:
     try:
         current = cached(scoring.rules, actor, team)
     except (ValueError, AccessDenied) as exc:
-        _problem(exc)
+        show_problem(exc)
         return
     source = current["source"][0] if current.height else "none"
     st.caption({"starter": "The starter rules apply: no store-wide rules are saved yet.",
@@ -125,7 +118,7 @@ def _rules(actor: Actor) -> None:
         try:
             scoring.save_rules(current_store(), actor, team, edited, clock.now())
         except (ValueError, AccessDenied, StoreError) as exc:
-            _problem(exc)
+            show_problem(exc)
         else:
             st.success("Saved. Leads are rescored with them at the next scoring run, and each lead at once when "
                        "it changes.", icon=":material/done:")
@@ -139,7 +132,7 @@ def breakdown(actor: Actor, lead_id: int) -> None:
     try:
         out = cached(scoring.breakdown, actor, lead_id, clock.now().replace(second=0))
     except (ValueError, AccessDenied) as exc:
-        _problem(exc)
+        show_problem(exc)
         return
     if out["score"] is None:
         st.caption("This lead is closed: it has no score.")

@@ -15,17 +15,10 @@ from flashdash.access import AccessDenied, Actor
 from flashdash.filters import FilterError, Filters
 from flashdash.store import StoreError
 from flashdash.ui import components as ui
-from flashdash.ui.store import cached, current_store, show_store_error
+from flashdash.ui.store import cached, current_store, show_problem
 
 EDITORS = ("manager", "admin")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _problem(exc: Exception) -> None:
-    if isinstance(exc, StoreError):
-        show_store_error(exc)
-    else:
-        st.error(str(exc), icon=":material/block:")
 
 
 def _team_choice(actor: Actor, key: str, with_default: bool) -> int | None:
@@ -111,14 +104,14 @@ def qualification_tab(actor: Actor) -> None:
                     qualification.save_criteria(current_store(), actor, team, row["stage"], _conditions(edited),
                                                 auto, clock.now())
                 except (ValueError, AccessDenied, StoreError) as exc:
-                    _problem(exc)
+                    show_problem(exc)
                 else:
                     st.success(f"Saved the {row['label']} criteria.", icon=":material/done:")
             if row["source"] == "team" and c3.button("Use the default again", key=f"leads.q.{team}.{row['stage']}.reset"):
                 try:
                     qualification.reset_criteria(current_store(), actor, team, row["stage"], clock.now())
                 except (ValueError, AccessDenied, StoreError) as exc:
-                    _problem(exc)
+                    show_problem(exc)
                 else:
                     st.rerun()
     with st.expander("Fields and operators a condition can use"):
@@ -142,7 +135,7 @@ def assignment_tab(actor: Actor, page: Filters) -> None:
     try:
         current = cached(assignment.policy, actor, team)
     except (ValueError, AccessDenied) as exc:
-        _problem(exc)
+        show_problem(exc)
         return
     source = {"team": "This team's own policy", "default": "The default policy (this team has none of its own)",
               "built-in": "The built-in default (no policy is stored yet)"}[current["source"]]
@@ -204,7 +197,7 @@ def _policy_form(actor: Actor, team: int | None, current: dict[str, Any]) -> Non
             else:
                 assignment.clear_policy(current_store(), actor, team, clock.now())
         except (ValueError, AccessDenied, StoreError) as exc:
-            _problem(exc)
+            show_problem(exc)
         else:
             st.success("Saved: new leads are routed by it from now on." if save else "The default applies again.",
                        icon=":material/done:")
@@ -237,7 +230,7 @@ def _routing_editor(actor: Actor) -> None:
                 assignment.set_rep_routing(current_store(), actor, rep_id, verticals, languages, int(cap) or None,
                                            days, covered, clock.now())
             except (ValueError, AccessDenied, StoreError) as exc:
-                _problem(exc)
+                show_problem(exc)
             else:
                 st.success(f"Saved {names[rep_id]}'s routing data.", icon=":material/done:")
 

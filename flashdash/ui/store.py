@@ -33,6 +33,15 @@ def show_store_error(exc: StoreError) -> None:
         st.error(str(exc), icon=":material/error:")
 
 
+def show_problem(exc: Exception) -> None:
+    """A refused action in the page: a store problem as store_errors shows it, anything else (a validation
+    message, an access refusal) as an error naming what to change."""
+    if isinstance(exc, StoreError):
+        show_store_error(exc)
+    else:
+        st.error(str(exc), icon=":material/block:")
+
+
 @contextmanager
 def store_errors_stop() -> Iterator[None]:
     """Turn a store problem into a message in the page, then stop the run (never a traceback)."""

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,10 +13,8 @@ from tests.conftest import NOW
 
 
 @pytest.fixture
-def store(demo_store: Store, tmp_path: Path) -> Store:
-    copy = tmp_path / "store.duckdb"
-    shutil.copy(demo_store.path, copy)
-    return Store(copy)
+def store(demo_copy: Store) -> Store:
+    return demo_copy
 
 
 def _lead(store: Store, where: str, params: list) -> dict:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +14,8 @@ from tests.conftest import NOW
 
 
 @pytest.fixture
-def store(demo_store: Store, tmp_path: Path) -> Store:
-    shutil.copy(demo_store.path, tmp_path / "s.duckdb")
-    return Store(tmp_path / "s.duckdb")
+def store(demo_copy: Store) -> Store:
+    return demo_copy
 
 
 def _team_leads(store: Store, actor, status: str, n: int) -> list[int]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from flashdash import leads
@@ -15,9 +12,8 @@ from tests.conftest import NOW
 
 
 @pytest.fixture
-def store(demo_store: Store, tmp_path: Path) -> Store:
-    shutil.copy(demo_store.path, tmp_path / "s.duckdb")
-    return Store(tmp_path / "s.duckdb")
+def store(demo_copy: Store) -> Store:
+    return demo_copy
 
 
 def _city(store: Store) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +13,8 @@ from tests.conftest import NOW
 
 
 @pytest.fixture
-def store(demo_store: Store, tmp_path: Path) -> Store:
-    shutil.copy(demo_store.path, tmp_path / "s.duckdb")
-    return Store(tmp_path / "s.duckdb")
+def store(demo_copy: Store) -> Store:
+    return demo_copy
 
 
 def _ids(store: Store, where: str, params: list) -> list[int]:

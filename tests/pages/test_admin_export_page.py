@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,15 +14,11 @@ from tests.pages.apptest import open_page, texts
 
 
 @pytest.fixture
-def store(demo_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    """A copy of the demo store for the page (exports and backups write audit records), backups in tmp."""
-    copy = tmp_path / "live" / "demo.duckdb"
-    copy.parent.mkdir()
-    shutil.copy(demo_store.path, copy)
-    monkeypatch.setenv("FLASHDASH_DB", str(copy))
+def store(live_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """The page's copy of the demo store (exports and backups write audit records), backups in tmp."""
     monkeypatch.setenv("FLASHDASH_BACKUP_DIR", str(tmp_path / "backups"))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the tab writes its export files
-    return Store(copy)
+    return live_store
 
 
 def _downloads(at) -> dict[str, str]:

@@ -3,9 +3,7 @@ on the Predictive page."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -17,14 +15,10 @@ from tests.pages.apptest import open_page, texts
 
 
 @pytest.fixture
-def store(demo_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    copy = tmp_path / "live" / "demo.duckdb"
-    copy.parent.mkdir()
-    shutil.copy(demo_store.path, copy)
-    monkeypatch.setenv("FLASHDASH_DB", str(copy))
+def store(live_store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
     for spec in schedule.JOBS.values():
         monkeypatch.delenv(spec.env, raising=False)
-    return Store(copy)
+    return live_store
 
 
 def _table(at, column: str):

@@ -3,9 +3,6 @@ anything, the forms validate and save, and the settings tabs are there for the r
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from flashdash.access import resolve_actor
@@ -19,12 +16,8 @@ TABS = {"rep": ["Queue", "Lead", "New lead", "Scoring", "Qualification"],
 
 
 @pytest.fixture
-def store(demo_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    copy = tmp_path / "live" / "demo.duckdb"
-    copy.parent.mkdir()
-    shutil.copy(demo_store.path, copy)
-    monkeypatch.setenv("FLASHDASH_DB", str(copy))
-    return Store(copy)
+def store(live_store: Store) -> Store:
+    return live_store
 
 
 def _queue(at):
