@@ -5,6 +5,7 @@ import streamlit as st
 
 from flashdash import charts, clock, predictive, schedule
 from flashdash.ui import components as ui
+from flashdash.ui import model_card
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
 from flashdash.ui.store import cached, page_errors
@@ -50,23 +51,7 @@ with page_errors():
                             if span["n"] else ""))
 
     if card is not None and card["status"] == "ok":
-        left, right = st.columns(2)
-        with left:
-            st.altair_chart(charts.calibration(pl.DataFrame(card["calibration"]["model"]),
-                                               title="Calibration on the test period"),
-                            width="stretch", key="pred.calibration")
-        with right:
-            lift = pl.DataFrame(card["lift"]["model"]).with_columns(
-                decile=pl.col("decile").cast(pl.String).str.zfill(2))
-            ui.chart(charts.bar_select(lift, "decile", "lift", param="pred_decile", horizontal=False,
-                                       sort="ascending", title="Lift by decile (01 = highest scores)",
-                                       value_title="Win rate ÷ average", fmt=".1f"), key="pred.lift")
-        ui.chart(charts.bar_select(pl.DataFrame(card["importance"]), "label", "importance", param="pred_feature",
-                                   title="What the model leans on (mean |contribution| to log-odds)",
-                                   value_title="Mean |contribution|", fmt=".2f"), key="pred.importance")
-        if card.get("constant_features"):
-            st.caption("The same for every lead in the training period, so the model cannot learn from them: "
-                       + ", ".join(card["constant_features"]) + ".")
+        model_card.charts_of(card, "pred")
         with st.expander("Model and baseline, bin by bin"):
             ui.table(pl.DataFrame(card["lift"]["model"]), "conversion_lift_model", key="pred.lift_model")
             ui.table(pl.DataFrame(card["lift"]["baseline"]), "conversion_lift_baseline", key="pred.lift_baseline")

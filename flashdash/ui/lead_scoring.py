@@ -10,6 +10,7 @@ from flashdash import charts, clock, org, predictive, scoring
 from flashdash.access import AccessDenied, Actor
 from flashdash.store import StoreError
 from flashdash.ui import components as ui
+from flashdash.ui import model_card
 from flashdash.ui.store import cached, current_store, show_problem
 
 RULE_EDITORS = ("manager", "admin")
@@ -38,10 +39,8 @@ def _models(card: dict, verticals: list[dict]) -> None:
     st.subheader("Models")
     with st.expander("The global model's card", expanded=False):
         st.text(predictive.card_text(card))
-        if card.get("importance"):
-            ui.chart(charts.bar_select(pl.DataFrame(card["importance"]), "label", "importance", param="lead_feature",
-                                       title="What the model leans on", value_title="Mean |contribution|", fmt=".2f"),
-                     key="leads.s.importance")
+        if card["status"] == "ok":
+            model_card.charts_of(card, "leads.s.card")
     if verticals:
         rows = [{"vertical": v["vertical"], "used": v["used"], "why": v["reason"],
                  "training leads": v["train"]["n"], "AUC": (v.get("metrics") or {}).get("auc"),
