@@ -1,6 +1,6 @@
 """Page render benchmark: python -m benchmarks.pages --scale S|M|L [--db PATH] [--role admin].
 
-Builds (or reuses) a demo store of the scale, then renders each v1.0 page server-side with
+Builds (or reuses) a demo store of the scale, then renders each dashboard and the Leads page server-side with
 Streamlit's AppTest: cold (empty caches, store closed) and warm (cached reads), the raw DuckDB
 time of the page's queries (timed at the store's choke point), and the process's peak memory.
 """
@@ -25,7 +25,7 @@ from benchmarks import stores
 from flashdash import access, clock, store
 
 ROOT = Path(__file__).resolve().parent.parent
-V1_PAGES = ("executive", "submissions", "scoreboard", "interest", "funnel", "predictive")
+PAGES = ("executive", "submissions", "scoreboard", "interest", "funnel", "predictive", "leads")
 
 
 # AppTest scans every installed package for components on each run; a server does that once at
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     proc = psutil.Process()
     worst_rss = 0
-    for page in V1_PAGES:
+    for page in PAGES:
         colds, warms, dbs = [], [], []
         n = 0
         for _ in range(args.repeat):
