@@ -115,6 +115,7 @@ class Lead(SQLModel, table=True):
     status: str = "new"
     status_changed_at: datetime | None = _ts(default=None)
     language: str | None = None  # the merchant's language (en, es, ...), for skill-based routing
+    do_not_contact: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     # qualification: the merchant confirmed a budget (a server default: bulk inserts may leave it out)
     budget_confirmed: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     assigned_at: datetime | None = _ts(default=None)
@@ -142,6 +143,10 @@ class Activity(SQLModel, table=True):
     duration_min: int | None = None
     outcome: str | None = None
     notes: str | None = None
+    next_step: str | None = None
+    template_id: int | None = None  # the activity template that prefilled the form
+    fields_typed: int | None = None  # fields the person typed (not prefilled): manual data entry, measured
+    source: str | None = None  # form | queue | bulk | csv | sequence | import | demo
 
 
 class Opportunity(SQLModel, table=True):
@@ -373,6 +378,143 @@ class Task(SQLModel, table=True):
     created_at: datetime = _ts()
     done_at: datetime | None = _ts(default=None)
     notes: str | None = None
+    kind: str | None = None  # call | email | meeting | demo | task: what doing it means
+    rule_id: int | None = None  # the task rule that made it
+    enrollment_id: int | None = None  # the sequence enrollment and step that made it
+    step_id: int | None = None
+    delegated_from: int | None = None  # the rep who handed it on
+    reminded_at: datetime | None = _ts(default=None)  # when its reminder email went out
+
+
+class ActivityTemplate(SQLModel, table=True):
+    """A common motion (discovery call, product demo, pricing follow-up) that prefills the activity form."""
+
+    __tablename__ = "activity_templates"
+    id: int | None = Field(default=None, sa_column=_pk("activity_templates_id_seq"))
+    team_id: int | None = None  # None: every team
+    name: str
+    type: str
+    duration_min: int | None = None
+    outcome: str | None = None
+    notes: str | None = None
+    next_step: str | None = None
+    follow_up_days: int | None = None  # a follow-up task this many days later
+    active: bool = True
+    updated_by: str | None = None
+    updated_at: datetime | None = _ts(default=None)
+
+
+class TaskRule(SQLModel, table=True):
+    """Creates a task when something happens: a lead enters a stage, an activity of a type is logged."""
+
+    __tablename__ = "task_rules"
+    id: int | None = Field(default=None, sa_column=_pk("task_rules_id_seq"))
+    team_id: int | None = None
+    trigger: str  # stage_entered | activity_logged
+    value: str  # the stage, or the activity type
+    title: str
+    due_hours: int
+    active: bool = True
+    updated_by: str | None = None
+    updated_at: datetime | None = _ts(default=None)
+
+
+class EmailTemplate(SQLModel, table=True):
+    __tablename__ = "email_templates"
+    id: int | None = Field(default=None, sa_column=_pk("email_templates_id_seq"))
+    team_id: int | None = None
+    name: str
+    subject: str  # Jinja2, sandboxed
+    body: str  # Jinja2, sandboxed; plain text with links
+    active: bool = True
+    updated_by: str | None = None
+    updated_at: datetime | None = _ts(default=None)
+
+
+class SalesSequence(SQLModel, table=True):
+    """A follow-up cadence: ordered steps (call, email, task) at day offsets."""
+
+    __tablename__ = "sequences"
+    id: int | None = Field(default=None, sa_column=_pk("sequences_id_seq"))
+    team_id: int | None = None
+    name: str
+    description: str | None = None
+    pause_on: str = "reply,stage_change,meeting"  # what pauses an enrollment by itself
+    active: bool = True
+    created_by: str | None = None
+    created_at: datetime | None = _ts(default=None)
+
+
+class SequenceStep(SQLModel, table=True):
+    __tablename__ = "sequence_steps"
+    id: int | None = Field(default=None, sa_column=_pk("sequence_steps_id_seq"))
+    sequence_id: int = Field(index=True)
+    position: int
+    kind: str  # call | email | task
+    day_offset: int  # days after enrollment
+    title: str
+    template_id: int | None = None  # the email template of an email step
+
+
+class SequenceEnrollment(SQLModel, table=True):
+    __tablename__ = "sequence_enrollments"
+    id: int | None = Field(default=None, sa_column=_pk("sequence_enrollments_id_seq"))
+    sequence_id: int = Field(index=True)
+    lead_id: int = Field(index=True)
+    rep_id: int | None = None
+    enrolled_by: str
+    enrolled_at: datetime = _ts()
+    status: str = "active"  # active | paused | completed | stopped
+    status_reason: str | None = None
+    status_at: datetime | None = _ts(default=None)
+    next_position: int = 1  # the next step to run
+    next_due_at: datetime | None = _ts(default=None)
+
+
+class SequenceStepRun(SQLModel, table=True):
+    """A step of an enrollment that ran: the task or email it made, and how it ended."""
+
+    __tablename__ = "sequence_step_runs"
+    id: int | None = Field(default=None, sa_column=_pk("sequence_step_runs_id_seq"))
+    enrollment_id: int = Field(index=True)
+    step_id: int
+    ran_at: datetime = _ts()
+    task_id: int | None = None
+    email_id: int | None = None
+    outcome: str | None = None  # done | sent | opened | clicked | replied | skipped | failed
+
+
+class Email(SQLModel, table=True):
+    """An email to a lead: queued, sent over SMTP by the scheduler (retried), tracked."""
+
+    __tablename__ = "emails"
+    id: int | None = Field(default=None, sa_column=_pk("emails_id_seq"))
+    lead_id: int = Field(index=True)
+    rep_id: int | None = None
+    template_id: int | None = None
+    enrollment_id: int | None = None
+    step_id: int | None = None
+    to_address: str | None = None
+    subject: str | None = None  # rendered when queued
+    body: str | None = None
+    token: str = Field(index=True)  # in the tracking pixel and links
+    status: str = "queued"  # queued | sent | failed | suppressed
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts(default=None)
+    last_error: str | None = None
+    queued_by: str
+    queued_at: datetime = _ts()
+    sent_at: datetime | None = _ts(default=None)
+    message_id: str | None = None
+
+
+class EmailEvent(SQLModel, table=True):
+    __tablename__ = "email_events"
+    id: int | None = Field(default=None, sa_column=_pk("email_events_id_seq"))
+    email_id: int = Field(index=True)
+    kind: str  # open | click | reply
+    occurred_at: datetime = _ts()
+    url: str | None = None
 
 
 class LeadScore(SQLModel, table=True):

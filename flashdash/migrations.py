@@ -49,12 +49,27 @@ def _v4(con: duckdb.DuckDBPyConnection) -> None:
                         "assignment_policies", "lead_assignments", "tasks"])
 
 
+def _v5(con: duckdb.DuckDBPyConnection) -> None:
+    for table, column, kind in [
+        ("activities", "next_step", "VARCHAR"), ("activities", "template_id", "INTEGER"),
+        ("activities", "fields_typed", "INTEGER"), ("activities", "source", "VARCHAR"),
+        ("leads", "do_not_contact", "BOOLEAN DEFAULT false"), ("tasks", "kind", "VARCHAR"),
+        ("tasks", "rule_id", "INTEGER"), ("tasks", "enrollment_id", "INTEGER"), ("tasks", "step_id", "INTEGER"),
+        ("tasks", "delegated_from", "INTEGER"), ("tasks", "reminded_at", "TIMESTAMP"),
+    ]:
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')  # our own names
+    create_tables(con, ["activity_templates", "task_rules", "email_templates", "sequences", "sequence_steps",
+                        "sequence_enrollments", "sequence_step_runs", "emails", "email_events"])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "core entities: org, leads, activities, opportunities, customers, users, audit", _v1),
     (2, "imports: external ids, declared merchant fields, import history, changes and quarantine", _v2),
     (3, "scheduler: stored lead scores; job runs say what started them and in which process", _v3),
     (4, "lead scoring, qualification and assignment: rules, criteria, saved views, policies, assignments, tasks",
      _v4),
+    (5, "activities, tasks and email: templates, task rules, sequences, emails and their events, do-not-contact",
+     _v5),
 ]
 
 
