@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -45,11 +46,28 @@ def add_tasks(store: Store, actor: Actor, lead_ids: list[int], title: str, due_a
     with store.write() as con:
         leads = store.frame("task_leads_in_scope", con, lead_ids=ids, **actor.scope_params())
         for lead in leads.iter_rows(named=True):
-            task_id = store.scalar("task_insert", con, lead_id=lead["id"], rep_id=lead["owner_id"], title=title,
-                                   due_at=due_at, created_by=actor.username, created_at=now, notes=notes)
-            audit.record(con, actor.username, "create", "task", task_id, now,
-                         after={"lead_id": lead["id"], "rep_id": lead["owner_id"], "title": title, "due_at": due_at})
+            create_task(store, con, lead["id"], lead["owner_id"], title, due_at, actor.username, now, notes=notes)
     return {"created": leads.height, "refused": len(ids) - leads.height}
+
+
+KINDS = ("call", "email", "meeting", "demo", "task")
+
+
+def create_task(store: Store, con: Any, lead_id: int | None, rep_id: int | None, title: str,
+                due_at: datetime | None, created_by: str, now: datetime, *, notes: str | None = None,
+                kind: str | None = None, rule_id: int | None = None, enrollment_id: int | None = None,
+                step_id: int | None = None) -> int:
+    """One task inside the caller's write unit, audited; the building block of every way a task is made (by
+    hand, in bulk, by a task rule, by a sequence step). The caller has checked scope and validated the title."""
+    if kind is not None and kind not in KINDS:
+        raise TaskError(f"A task's kind is one of {', '.join(KINDS)}, not {kind!r}.")
+    task_id = store.scalar("task_insert", con, lead_id=lead_id, rep_id=rep_id, title=title, due_at=due_at,
+                           created_by=created_by, created_at=now, notes=notes, kind=kind, rule_id=rule_id,
+                           enrollment_id=enrollment_id, step_id=step_id)
+    audit.record(con, created_by, "create", "task", task_id, now,
+                 after={"lead_id": lead_id, "rep_id": rep_id, "title": title, "due_at": due_at, "kind": kind,
+                        "rule_id": rule_id, "enrollment_id": enrollment_id, "step_id": step_id})
+    return task_id
 
 
 def preview_tasks(store: Store, actor: Actor, lead_ids: list[int]) -> dict[str, int]:

@@ -6,8 +6,10 @@ SELECT id, owner_id FROM leads
 WHERE list_contains($lead_ids, id) AND ($scope_all OR list_contains($scope_reps, owner_id));
 
 -- name: task_insert
-INSERT INTO tasks (id, lead_id, rep_id, title, due_at, status, created_by, created_at, notes)
-VALUES (nextval('tasks_id_seq'), $lead_id, $rep_id, $title, $due_at, 'open', $created_by, $created_at, $notes)
+INSERT INTO tasks (id, lead_id, rep_id, title, due_at, status, created_by, created_at, notes, kind, rule_id,
+                   enrollment_id, step_id)
+VALUES (nextval('tasks_id_seq'), $lead_id, $rep_id, $title, $due_at, 'open', $created_by, $created_at, $notes,
+        $kind, $rule_id, $enrollment_id, $step_id)
 RETURNING id;
 
 -- name: tasks_open
