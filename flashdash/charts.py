@@ -281,3 +281,27 @@ def durations(frame: pl.DataFrame, category: str, value: str, *, title: str = ""
         x=alt.X(f"{value}:Q", title=value_title),
         tooltip=[alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{value}:Q", format=fmt)],
     ).properties(height=100 + 30 * frame.height)
+
+
+def forest(frame: pl.DataFrame, *, label: str, estimate: str, low: str, high: str, title: str = "",
+           reference: float = 1.0, x_title: str = "odds ratio (log scale)") -> alt.LayerChart:
+    """Estimates with their confidence intervals, one row each, against a reference line (1: no association);
+    rows whose interval crosses it are drawn muted."""
+    data = _data(frame).with_columns(
+        clear=((pl.col(low) > reference) | (pl.col(high) < reference)).fill_null(False))
+    order = data[label].to_list()
+    base = alt.Chart(data, title=title).encode(y=alt.Y(f"{label}:N", sort=order, title=None,
+                                                      axis=alt.Axis(labelLimit=320)))
+    scale = alt.Scale(type="log")
+    rules = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X(f"{low}:Q", scale=scale, title=x_title), x2=f"{high}:Q",
+        color=alt.condition("datum.clear", alt.value(ACCENT), alt.value(MUTED)))
+    points = base.mark_point(filled=True, size=70).encode(
+        x=alt.X(f"{estimate}:Q", scale=scale),
+        color=alt.condition("datum.clear", alt.value(ACCENT), alt.value("#94a3b8")),
+        tooltip=[alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{estimate}:Q", format=".2f"),
+                 alt.Tooltip(f"{low}:Q", format=".2f", title="95% low"),
+                 alt.Tooltip(f"{high}:Q", format=".2f", title="95% high")])
+    ref = alt.Chart(pl.DataFrame({"x": [reference]})).mark_rule(strokeDash=[4, 4], color="#64748b").encode(
+        x=alt.X("x:Q", scale=scale))
+    return (rules + points + ref).properties(height=100 + 32 * data.height)
