@@ -36,10 +36,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from flashdash import users
+    from flashdash import mail, users
 
     store = _store(args)
     store.ensure_schema()
+    mail.install_starters(store, clock.now())  # sequences refer to stored email templates
     password = users.init_admin(store, clock.now())
     if password:
         print(f"Created the store at {store.path} with user 'admin'.")
@@ -72,6 +73,10 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
             return cmd_init(args)
         args.scale, args.seed, args.as_of, args.replace, args.no_train = args.scale or "S", 42, None, False, False
         return cmd_demo(args)
+    from flashdash import mail
+
+    if mail.install_starters(store, clock.now()):  # a store from before the email templates existed
+        print("Stored the starter email templates.")
     print(f"Using the store at {store.path}.")
     return 0
 

@@ -118,11 +118,15 @@ def create_lead(store: Store, actor: Actor, lead: NewLead, now: datetime) -> dic
 
 def arrived(store: Store, con: Any, lead_ids: list[int], now: datetime) -> None:
     """What every new or changed lead goes through inside the write that brought it: its score, then the
-    qualification rules (which read the score), then its score again if a rule moved it on."""
+    qualification rules (which read the score), then its score again if a rule moved it on; then the follow-up
+    the change calls for (the task rules' tasks, the pause of its sequences)."""
+    from flashdash import follow_up  # follow_up builds on sequences and tasks, which build on this layer
+
     scoring.rescore_leads(store, con, lead_ids, now)
     moved = qualification.advance(store, con, lead_ids, now)
     if not moved.is_empty():
         scoring.rescore_leads(store, con, moved["lead_id"].unique().to_list(), now)
+    follow_up.after_change(store, con, lead_ids, now)
 
 
 def form_options(store: Store) -> dict[str, list[str]]:

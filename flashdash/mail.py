@@ -250,14 +250,19 @@ def install_starters(store: Store, now: datetime, actor_username: str = "system"
     """Store the starter library as store-wide templates, unless a store-wide template exists; returns how many
     it stored. Sequences refer to templates by id, so a store that sends sequences wants them stored."""
     with store.write() as con:
-        if store.scalar("mail_storewide_template_count", con):
-            return 0
-        for name, subject, body in STARTERS:
-            template_id = store.scalar("mail_template_insert", con, team_id=None, template_name=name,
-                                       subject=subject, body=body, active=True, updated_by=actor_username,
-                                       updated_at=now)
-            audit.record(con, actor_username, "create", "email_template", template_id, now,
-                         after={"name": name, "team_id": None, "subject": subject}, reason="starter library")
+        return store_starters(store, con, now, actor_username)
+
+
+def store_starters(store: Store, con: Any, now: datetime, actor_username: str) -> int:
+    """install_starters inside the caller's write."""
+    if store.scalar("mail_storewide_template_count", con):
+        return 0
+    for name, subject, body in STARTERS:
+        template_id = store.scalar("mail_template_insert", con, team_id=None, template_name=name,
+                                   subject=subject, body=body, active=True, updated_by=actor_username,
+                                   updated_at=now)
+        audit.record(con, actor_username, "create", "email_template", template_id, now,
+                     after={"name": name, "team_id": None, "subject": subject}, reason="starter library")
     return len(STARTERS)
 
 
@@ -866,6 +871,8 @@ def send_due(store: Store, now: datetime, settings: SmtpSettings | None = None,
     if settings is None:
         waiting = store.scalar("mail_queued_count", now=now)
         return {**result, "configured": False, "message": f"{NOT_CONFIGURED} Due now: {waiting}."}
+    if not store.scalar("mail_work_count", now=now):
+        return result  # no write when there is nothing to send: each write makes the app's caches start over
     journal = _Journal(store.path)
     claimed, batch = _claim(store, now, settings, journal, limit, result)
     if batch is None:

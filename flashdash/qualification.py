@@ -728,9 +728,12 @@ def change_stage(store: Store, actor: Actor, lead_ids: Iterable[int], to_stage: 
     Returns preview_change's dict."""
     ids = _check_move_request(actor, lead_ids, to_stage)
     text = check_reason(reason)
+    from flashdash import follow_up  # follow_up builds on tasks, which build on this module
+
     with store.write() as con:
         plan, summary = _plan_change(store, con, actor, ids, to_stage)
         _apply(store, con, plan.with_columns(reason=pl.lit(text)), actor.username, now)
+        follow_up.after_change(store, con, summary["changed_ids"], now)
     return {**summary, "message": confirmation(summary, done=True)}
 
 

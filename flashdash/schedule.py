@@ -101,6 +101,19 @@ JOBS: dict[str, JobSpec] = {
                 "route leads still without an owner (arrived while every rep was at their cap or off work)"),
         JobSpec("qualify_leads", "FLASHDASH_JOB_QUALIFY_CRON", "*/15 * * * *",
                 "advance open leads that meet their team's qualification criteria"),
+        JobSpec("apply_task_rules", "FLASHDASH_JOB_TASK_RULES_CRON", "*/10 * * * *",
+                "make the tasks the task rules owe for the last day's stage changes and activities (what the "
+                "app's own hooks did not: imports, a rule saved since)"),
+        JobSpec("run_sequences", "FLASHDASH_JOB_SEQUENCES_CRON", "*/15 * * * *",
+                "carry out the sequence steps that are due (tasks, queued emails) and pause or stop enrollments "
+                "on a reply, a stage change or a meeting"),
+        JobSpec("send_emails", "FLASHDASH_JOB_SEND_EMAILS_CRON", "every 1 min",
+                "send the queued emails that are due over SMTP, retrying failures with backoff (nothing is sent "
+                "while SMTP is not configured)"),
+        JobSpec("ingest_tracking", "FLASHDASH_JOB_TRACKING_CRON", "every 1 min",
+                "move the opens, clicks and replies the tracking service recorded into the store"),
+        JobSpec("send_reminders", "FLASHDASH_JOB_REMINDERS_CRON", "*/30 * * * *",
+                "email each rep a digest of their overdue and due-soon tasks (when SMTP is configured)"),
         JobSpec("refresh_aggregates", "FLASHDASH_JOB_REFRESH_CRON", "15 * * * *",
                 "refresh the store's statistics (ANALYZE) and checkpoint its write-ahead log",
                 figure="Store statistics", as_of_query="fresh_statistics"),

@@ -87,10 +87,50 @@ def assign_leads(store: Store, now: datetime) -> int:
 
 def qualify_leads(store: Store, now: datetime) -> int:
     """Advance every open lead that meets its team's criteria; returns the stage changes written."""
-    from flashdash import qualification
+    from flashdash import follow_up, qualification
 
     with store.write() as con:
-        return qualification.advance(store, con, None, now).height
+        moved = qualification.advance(store, con, None, now)
+        follow_up.after_change(store, con, moved["lead_id"].to_list(), now)
+    return moved.height
+
+
+def apply_task_rules(store: Store, now: datetime) -> int:
+    """Make the tasks the rules owe for the last day's events; returns the tasks made."""
+    from flashdash import tasks
+
+    return tasks.apply_recent_rules(store, now)
+
+
+def run_sequences(store: Store, now: datetime) -> int:
+    """Carry out the due sequence steps; returns the step runs, pauses, stops and completions written."""
+    from flashdash import sequences
+
+    return sequences.scheduled_run(store, now)
+
+
+def send_emails(store: Store, now: datetime) -> int:
+    """Send the due queued emails; returns the emails settled (sent, failed, retried, suppressed)."""
+    from flashdash import mail
+
+    result = mail.send_due(store, now)
+    if not result.get("configured", True):
+        log.info("send_emails: %s", result.get("message"))
+    return mail.rows_written(result)
+
+
+def ingest_tracking(store: Store, now: datetime) -> int:
+    """Store the spooled opens, clicks and replies; a reply pauses the lead's sequences in the same write."""
+    from flashdash import sequences, tracking
+
+    return tracking.ingest(store, now, on_replies=sequences.pause_if_needed)
+
+
+def send_reminders(store: Store, now: datetime) -> int:
+    """Email each rep a digest of their overdue and due-soon tasks; returns the tasks reminded (0 without SMTP)."""
+    from flashdash import mail, tasks
+
+    return tasks.send_reminders(store, now, mail.deliverer())
 
 
 def _conversion_model_missing(store: Store) -> bool:
@@ -110,6 +150,11 @@ RUNS: dict[str, tuple[Callable[[Store, datetime], int | None], Callable[[Store],
     "score_leads": (score_leads, _scores_missing),
     "assign_leads": (assign_leads, None),
     "qualify_leads": (qualify_leads, None),
+    "apply_task_rules": (apply_task_rules, None),
+    "run_sequences": (run_sequences, None),
+    "send_emails": (send_emails, None),
+    "ingest_tracking": (ingest_tracking, None),
+    "send_reminders": (send_reminders, None),
     "refresh_aggregates": (refresh_aggregates, None),
 }
 assert set(RUNS) == set(schedule.JOBS), "every scheduled job needs a function, and every function a schedule"

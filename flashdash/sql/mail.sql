@@ -105,6 +105,10 @@ LIMIT $limit;
 -- name: mail_queued_count
 SELECT count(*) FROM emails WHERE status = 'queued' AND next_attempt_at <= $now;
 
+-- name: mail_work_count
+-- What a send run has to do: emails due, and emails left 'sending' by a run that may have died.
+SELECT count(*) FROM emails WHERE (status = 'queued' AND next_attempt_at <= $now) OR status = 'sending';
+
 -- name: mail_claim
 -- Only a queued email is claimed: of two senders, the second finds it 'sending' and leaves it.
 UPDATE emails SET status = 'sending', attempts = attempts + 1, message_id = $message_id, next_attempt_at = $now

@@ -335,7 +335,7 @@ def test_a_reply_pauses_only_the_enrollments_whose_pause_on_names_it(store: Stor
     assert sq.run_due(store, NOW + 3 * DAY + TICK)["tasks"] == 1  # only the enrollment that goes on
 
 
-def test_a_stage_change_pauses_through_the_hook_in_the_callers_write(store: Store, manager: Actor,
+def test_a_stage_change_pauses_in_its_own_write(store: Store, manager: Actor,
                                                                       rep: Actor) -> None:
     tpl = _template(store, "Intro")
     watching = _cadence(store, manager, tpl, "stage_change")
@@ -345,15 +345,14 @@ def test_a_stage_change_pauses_through_the_hook_in_the_callers_write(store: Stor
     sq.enroll(store, rep, ignoring, lead, NOW)
     later = NOW + DAY / 2
     qualification.change_stage(store, rep, lead, "mql", "qualified on the call", later)
-    with store.write() as con:
-        paused = sq.pause_if_needed(store, con, lead, later)
-    assert paused.select("enrollment_id", "status", "status_reason").rows() == [
-        (first, "paused", "moved to MQL on 2026-07-01")]
+    paused = _enrollment(store, first)  # paused by the stage change's own write (flashdash.follow_up)
+    assert (paused["status"], paused["status_reason"]) == ("paused", "moved to MQL on 2026-07-01")
+    assert _one(store, "SELECT count(*) FROM sequence_enrollments WHERE status = 'active'") == 1  # the other
     with store.write() as con:
         assert sq.pause_if_needed(store, con, lead, later).is_empty()  # already paused: nothing more
 
 
-def test_a_logged_meeting_or_a_reply_in_an_email_outcome_pauses(store: Store, manager: Actor, rep: Actor) -> None:
+def test_a_logged_meeting_or_a_reply_in_an_email_outcome_pauses_in_its_own_write(store: Store, manager: Actor, rep: Actor) -> None:
     tpl = _template(store, "Intro")
     on_meeting = _cadence(store, manager, tpl, "meeting")
     on_reply = _cadence(store, manager, tpl, "reply", name="Replies")
@@ -363,21 +362,27 @@ def test_a_logged_meeting_or_a_reply_in_an_email_outcome_pauses(store: Store, ma
     later = NOW + DAY / 2
     activities.log_activity(store, rep, activities.NewActivity(lead_a, "meeting", later, 30, "intro meeting"), later)
     activities.log_activity(store, rep, activities.NewActivity(lead_b, "email", later, None, "has not replied"), later)
-    with store.write() as con:
-        assert sq.pause_if_needed(store, con, [lead_a, lead_b], later)["enrollment_id"].to_list() == [meet]
+    # each activity's own write paused what it called for (flashdash.follow_up)
+    statuses = {e: _enrollment(store, e)["status"] for e in (meet, *reply)}
+    assert statuses == {meet: "paused", reply[0]: "active", reply[1]: "active"}
     assert _enrollment(store, meet)["status_reason"] == "meeting logged on 2026-07-01"
     activities.log_activity(store, rep, activities.NewActivity(lead_b, "email", later, None, "Replied: call me"),
                             later)
+    paused = _enrollment(store, reply[1])
+    assert (paused["status"], paused["status_reason"]) == ("paused", "replied on 2026-07-01")
     with store.write() as con:
-        paused = sq.pause_if_needed(store, con, [lead_b], later)
-    assert paused.select("enrollment_id", "status_reason").rows() == [(reply[1], "replied on 2026-07-01")]
+        assert sq.pause_if_needed(store, con, [lead_a, lead_b], later).is_empty()
 
 
-def test_a_closed_lead_stops_its_enrollment_at_the_next_run(store: Store, manager: Actor, rep: Actor) -> None:
+def test_a_closed_lead_stops_its_enrollment_at_once_and_at_the_next_run(store: Store, manager: Actor, rep: Actor) -> None:
     sid = _cadence(store, manager, _template(store, "Intro"), pause_on="")
     lead = _leads(store, 2, 1)
     eid = sq.enroll(store, rep, sid, lead, NOW)["enrollment_ids"][0]
     qualification.change_stage(store, rep, lead, "lost", "went with a competitor", NOW + TICK)
+    stopped = _enrollment(store, eid)  # stopped by the stage change's own write
+    assert stopped["status"] == "stopped"
+    with store.write() as con:  # as the next run would: behind the hook's back
+        con.execute("UPDATE sequence_enrollments SET status = 'active', status_reason = NULL WHERE id = ?", [eid])
     assert sq.run_due(store, NOW + 2 * TICK)["stopped"] == 1
     stopped = _enrollment(store, eid)
     assert (stopped["status"], stopped["status_reason"]) == ("stopped", "lead closed: Lost on 2026-06-30")
