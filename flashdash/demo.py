@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from flashdash import demo_history
 from flashdash.entities import COMPANY_SIZES, INTEREST_LEVELS, LEAD_STATUSES
 from flashdash.store import Store
 
@@ -52,6 +53,11 @@ SCALES: dict[str, Scale] = {
 
 # Org and sales tables, children first: what `replace=True` empties. Users, audit and settings stay.
 DEMO_TABLES = (
+    "email_events",
+    "emails",
+    "tasks",
+    "activity_templates",
+    "email_templates",
     "rep_territories",
     "customer_usage",
     "customers",
@@ -1176,8 +1182,9 @@ def _now(now: datetime | None) -> datetime:
 
 
 def generate(store: Store, scale: str = "S", seed: int = 42, now: datetime | None = None,
-             replace: bool = False) -> dict[str, int]:
+             replace: bool = False, history: bool = True) -> dict[str, int]:
     """Fill the store with a synthetic sales org whose history ends at `now`; returns row counts per table.
+    `history=False` leaves out the Phase 2 history (templates, tasks, emails: flashdash.demo_history).
 
     Same (scale, seed, now) gives identical tables. Everything is written in one unit of work: if anything
     fails, the store is left as it was.
@@ -1238,6 +1245,9 @@ def generate(store: Store, scale: str = "S", seed: int = 42, now: datetime | Non
             next_id += frame.height
         counts["activities"] = next_id - 1
 
+        if history:
+            counts.update(demo_history.add(store, con, now, seed))
+
         counts["customer_usage"] = 0
         for chunk, (lo, hi) in enumerate(_usage_chunks(customers, today, sc.usage_chunk_rows)):
             frame = _usage(seed, chunk, customers, lo, hi, now_s)
@@ -1245,9 +1255,9 @@ def generate(store: Store, scale: str = "S", seed: int = 42, now: datetime | Non
             counts["customer_usage"] += frame.height
 
         for table in DEMO_TABLES:
-            if table not in ("customer_usage", "rep_territories"):  # keyed by what they join, not by a sequence
+            if table not in ("customer_usage", "rep_territories", *demo_history.TABLES):  # keyed by what they join, not by a sequence
                 store.advance_sequence(con, table)
         for key, value in (("demo_scale", scale), ("demo_seed", str(seed)), ("demo_as_of", now.isoformat())):
             con.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
     log.info("demo %s: %s rows written in %.1f s", scale, sum(counts.values()), time.perf_counter() - clock)
-    return {t: counts[t] for t in reversed(DEMO_TABLES)}
+    return {t: counts[t] for t in reversed(DEMO_TABLES) if t in counts}

@@ -16,12 +16,13 @@ NOW = datetime(2026, 6, 30, 12, 0)
 
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    """XS demo org as of NOW, with the demo users and a trained conversion model."""
+    """XS demo org as of NOW, with the demo users and a trained conversion model; without the Phase 2 history
+    (tasks, emails, templates), so that tests of tasks and email start from none (test_demo_history has it)."""
     from flashdash import demo, predictive, users
 
     root = tmp_path_factory.mktemp("demo")
     store = Store(root / "demo.duckdb")
-    demo.generate(store, "XS", seed=7, now=NOW)
+    demo.generate(store, "XS", seed=7, now=NOW, history=False)
     users.create_demo_users(store, NOW)
     mp = pytest.MonkeyPatch()
     mp.setenv("FLASHDASH_MODELS", str(root / "models"))
