@@ -291,14 +291,17 @@ def save_template(store: Store, actor: Actor, template_id: int | None, name: str
                   follow_up_days: int | None, team_id: int | None, active: bool, now: datetime) -> int:
     """Create (template_id None) or change a template; returns its id. Managers keep their own team's templates,
     admins any team's and the store-wide ones (team_id None). Validated (every problem named), audited with the
-    before and after. Editing a starter template (negative id) stores the starter library first."""
+    before and after. The first template saved on a store stores the starter library with it."""
     if actor.role not in TEMPLATE_EDITORS:
         raise AccessDenied(f"A {actor.role} uses activity templates; managers and admins edit them.")
     values = _validate_template(name, type, duration_min, outcome, notes, next_step, follow_up_days)
     values.update(team_id=team_id, active=bool(active))
     with store.write() as con:
+        # The starters are offered only while nothing is stored: store them with the first template saved, so
+        # that a team's own template never makes them disappear for everyone.
+        stored = _materialize_starter(store, con, actor, now)
         if template_id is not None and template_id < 0:
-            template_id = _materialize_starter(store, con, actor, now).get(template_id)
+            template_id = stored.get(template_id)
             if template_id is None:
                 raise ActivityError("The template was not saved: that starter template is no longer stored; "
                                     "pick it from the list again.")

@@ -11,6 +11,7 @@ import pytest
 from flashdash import leads as leads_module
 from flashdash.access import AccessDenied, Actor, resolve_actor
 from flashdash.activities import (
+    STARTER_TEMPLATES,
     ActivityError,
     NewActivity,
     data_entry,
@@ -152,11 +153,13 @@ def test_managers_keep_their_own_teams_templates_and_admins_any(store: Store) ->
         save_template(store, rep, None, "Rep's", *args, 1, True, NOW)
     with pytest.raises(AccessDenied):  # nor take another team's template over
         save_template(store, manager, shared, "Webinar", "meeting", 60, None, None, None, None, 1, True, NOW)
-    assert set(templates(store, rep)["name"]) == {"Renewal call", "Webinar"}
-    assert set(templates(store, TEAM2_REP)["name"]) == {"Webinar"}  # another team's rep sees the shared one only
+    starters = {t["name"] for t in STARTER_TEMPLATES}  # stored with the first template saved
+    assert set(templates(store, rep)["name"]) == starters | {"Renewal call", "Webinar"}
+    # another team's rep sees the shared ones only
+    assert set(templates(store, TEAM2_REP)["name"]) == starters | {"Webinar"}
     save_template(store, manager, team1, "Renewal call", *args[:-1], None, 1, False, NOW)  # retired
-    assert set(templates(store, rep)["name"]) == {"Webinar"}
-    assert set(templates(store, manager, include_inactive=True)["name"]) == {"Renewal call", "Webinar"}
+    assert set(templates(store, rep)["name"]) == starters | {"Webinar"}
+    assert set(templates(store, manager, include_inactive=True)["name"]) == starters | {"Renewal call", "Webinar"}
     before, after = _rows(store, "SELECT before, after FROM audit_log WHERE entity = 'activity_template' "
                                  "AND action = 'update'")[0]
     assert '"active": true' in before and '"active": false' in after
@@ -319,3 +322,13 @@ def test_fields_typed_per_activity_compares_activities_logged_with_and_without_a
     assert measure["change"]["difference"] == -2.5 and measure["change"]["relative_change"] == pytest.approx(-5 / 6)
     assert measure["not_measured"] == demo_rows  # the demo's own activities carry no fields_typed
     assert measure["weekly"]["activities"].sum() == 4
+
+
+def test_a_teams_first_template_keeps_the_starters_for_everyone(demo_copy: Store) -> None:
+    manager = resolve_actor(demo_copy, "manager")
+    with demo_copy.read() as con:
+        (team_id,) = con.execute("SELECT team_id FROM reps WHERE id = ?", [manager.rep_id]).fetchone()
+    save_template(demo_copy, manager, None, "Renewal call", "call", 20, None, None, None, None, team_id, True, NOW)
+    starters = {t["name"] for t in STARTER_TEMPLATES}
+    assert set(templates(demo_copy, resolve_actor(demo_copy, "rep"))["name"]) == starters | {"Renewal call"}
+    assert set(templates(demo_copy, resolve_actor(demo_copy, "admin"))["name"]) >= starters
