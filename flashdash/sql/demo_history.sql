@@ -30,7 +30,8 @@ FROM a WHERE activities.id = a.id;
 -- The tasks the built-in rules made (entering MQL: a first call in 4 h; entering SQL: a discovery call in 24 h;
 -- a demo: the proposal in 48 h) for events from $since until $cutoff (the scheduler's rule job makes the last
 -- day's). Done on time about half the time before $go_live and three quarters after it, else late (up to five
--- days; still open when that is after $now) or, for 3%, cancelled.
+-- days; still open when that is after $now, unless the lead has since been lost or disqualified) or, for 3%,
+-- cancelled.
 WITH events AS (
     SELECT c.lead_id, c.id AS event_id, c.changed_at AS event_at, CASE c.to_status WHEN 'mql' THEN -3 ELSE -1 END AS rule_id,
            CASE c.to_status WHEN 'mql' THEN 'First call' ELSE 'Discovery call' END AS title,
@@ -40,7 +41,8 @@ WITH events AS (
     SELECT a.lead_id, a.id + 1000000000, a.occurred_at, -2, 'Send the proposal', 48, 'email'
     FROM activities a WHERE a.type = 'demo' AND a.occurred_at >= $since AND a.occurred_at < $cutoff
 ), planned AS (
-    SELECT e.*, l.owner_id AS rep_id, e.event_at + to_hours(e.due_hours) AS due_at,
+    SELECT e.*, l.owner_id AS rep_id, l.status IN ('lost', 'disqualified') AS closed,
+           e.event_at + to_hours(e.due_hours) AS due_at,
            (hash(e.event_id, e.rule_id, $seed, 'done') % 1000000) / 1e6 AS u,
            (hash(e.event_id, e.rule_id, $seed, 'when') % 1000000) / 1e6 AS v,
            CASE WHEN e.event_at + to_hours(e.due_hours) < $go_live THEN 0.52 ELSE 0.74 END
@@ -55,10 +57,12 @@ WITH events AS (
 INSERT INTO tasks (id, lead_id, rep_id, title, due_at, status, created_by, created_at, done_at, notes, kind, rule_id)
 SELECT (SELECT coalesce(max(id), 0) FROM tasks) + row_number() OVER (ORDER BY event_at, event_id, rule_id),
        lead_id, rep_id, title, due_at,
-       CASE WHEN done_at <= $now THEN 'done' WHEN done_at IS NULL THEN 'cancelled' ELSE 'open' END,
+       CASE WHEN done_at <= $now THEN 'done' WHEN done_at IS NULL OR closed THEN 'cancelled' ELSE 'open' END,
        'rule', event_at,
        CASE WHEN done_at <= $now THEN done_at END,
-       CASE WHEN done_at IS NULL THEN 'Made by a task rule. Cancelled: no longer relevant.'
+       CASE WHEN done_at <= $now THEN 'Made by a task rule.'
+            WHEN closed THEN 'Made by a task rule. Cancelled: the lead was closed.'
+            WHEN done_at IS NULL THEN 'Made by a task rule. Cancelled: no longer relevant.'
             ELSE 'Made by a task rule.' END,
        kind, rule_id
 FROM done;

@@ -49,6 +49,8 @@ def test_nothing_in_the_history_happens_after_now_or_before_its_cause(demo_store
 
 
 def test_tasks_go_to_the_leads_owner_and_emails_respect_do_not_contact(demo_store: Store) -> None:
+    assert _rows(demo_store, "SELECT count(*) FROM tasks t JOIN leads l ON l.id = t.lead_id WHERE t.status = 'open' "
+                             "AND l.status IN ('lost', 'disqualified')") == [(0,)], "no work left on a closed lead"
     assert _rows(demo_store, "SELECT count(*) FROM tasks t JOIN leads l ON l.id = t.lead_id "
                              "WHERE t.rep_id IS DISTINCT FROM l.owner_id") == [(0,)]
     assert _rows(demo_store, "SELECT count(*) FROM emails e JOIN leads l ON l.id = e.lead_id "
