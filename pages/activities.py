@@ -1,29 +1,48 @@
-"""Activities: the activity log today; logging forms, tasks and email arrive with phase 2."""
+"""Activities: log calls, emails, meetings and demos (one, many, or from a CSV); work the task queue; read a
+lead's timeline; run sequences and email; edit the templates and task rules; and measure Phase 2's targets."""
 
 import streamlit as st
 
-from flashdash import charts, work
-from flashdash.filters import recorded
+from flashdash.ui import (
+    activity_history,
+    activity_log,
+    activity_measures,
+    activity_setup,
+    email_panel,
+    lead_timeline,
+    sequences_panel,
+    task_queue,
+)
 from flashdash.ui import components as ui
-from flashdash.ui import roadmap
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
-from flashdash.ui.store import cached, page_errors
+from flashdash.ui.store import page_errors
+
+WRITERS = ("rep", "manager", "admin")
 
 actor = guard("activities")
 with page_errors():
     filters = sidebar_filters(actor)
-    ui.header("Activities", filters)
-    roadmap.note("Phase 2", "You can review the calls, emails, meetings and demos logged in the period.",
-                 ["forms to log activities", "templates", "tasks and reminders", "email with tracking",
-                  "follow-up sequences"])
-    data = cached(work.activity_log, actor, filters)
-    if data["recent"].is_empty() and "activities" not in cached(recorded):
-        st.info("This data records no activities: none were imported or logged yet.", icon=":material/info:")
-    elif data["recent"].is_empty():
-        ui.empty("No activities in this period.")
-    else:
-        st.altair_chart(charts.stacked(data["by_type"], "week", "activities", "type", title="Activities per week",
-                                       x_type="T"), width="stretch", key="activities.by_type")
-        st.caption(f"Latest {data['recent'].height:,} activities.")
-        ui.table(data["recent"], "activities", key="activities.recent")
+    ui.header("Activities", filters, "the period applies to the history and the measures; the queue is as of now")
+    writes = actor.role in WRITERS
+    tabs = {"Queue": writes, "Log": writes, "Timeline": True, "Sequences": True, "Email": True,
+            "Library": True, "Measures": True, "History": True}
+    shown = [name for name, ok in tabs.items() if ok]
+    for name, tab in zip(shown, st.tabs(shown), strict=True):
+        with tab:
+            if name == "Queue":
+                task_queue.render(actor)
+            elif name == "Log":
+                activity_log.render(actor)
+            elif name == "Timeline":
+                lead_timeline.render(actor)
+            elif name == "Sequences":
+                sequences_panel.render(actor)
+            elif name == "Email":
+                email_panel.render(actor, filters)
+            elif name == "Library":
+                activity_setup.render(actor)
+            elif name == "Measures":
+                activity_measures.render(actor, filters)
+            else:
+                activity_history.render(actor, filters)
