@@ -1,4 +1,4 @@
-"""The demo's Phase 2 history: the activity and email templates, and for the last HISTORY_DAYS the tasks the
+"""The demo's Phase 2 history: the activity and email templates, and for the last HISTORY_DAYS days the tasks the
 built-in rules made (and how they were done), the emails reps sent from the app with their opens, clicks and
 replies, and how much of each logged activity was typed by hand.
 
@@ -15,8 +15,8 @@ from typing import Any
 from flashdash import activities, mail
 from flashdash.store import Store
 
-HISTORY_DAYS = 120
-GO_LIVE_DAYS = 60
+HISTORY_DAYS = 180
+GO_LIVE_DAYS = 90  # the sidebar's default period (last 90 days) is after it, the 90 days before it the baseline
 RULES_LAG = timedelta(hours=24)  # the last day's rule tasks are the scheduler's to make (tasks.RULES_WINDOW)
 TABLES = ("email_events", "emails", "tasks", "activity_templates", "email_templates")
 
