@@ -25,7 +25,7 @@ from benchmarks import stores
 from flashdash import access, clock, store
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("executive", "submissions", "scoreboard", "interest", "funnel", "predictive", "leads")
+PAGES = ("executive", "submissions", "scoreboard", "interest", "funnel", "predictive", "leads", "activities")
 
 
 # AppTest scans every installed package for components on each run; a server does that once at

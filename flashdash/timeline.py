@@ -96,7 +96,9 @@ def _tasks(tasks: pl.DataFrame, handovers: pl.DataFrame, now: datetime) -> list[
     events = []
     titles = dict(zip(tasks["id"], tasks["title"], strict=True))
     for t in tasks.iter_rows(named=True):
-        origin = _join(t["rule_id"] is not None and f"from task rule {t['rule_id']}" or None,
+        rule = None if t["rule_id"] is None else "a built-in task rule" if t["rule_id"] < 0 else \
+            f"task rule {t['rule_id']}"  # the built-in rules have negative ids
+        origin = _join(rule and f"from {rule}",
                        t["sequence"] and f"from sequence {t['sequence']}",
                        t["delegated_from"] and f"delegated from {t['delegated_from']}")
         detail = _join(t["rep"] and f"for {t['rep']}", t["due_at"] and f"due {t['due_at']:%Y-%m-%d %H:%M}",
