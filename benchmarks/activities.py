@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import socket
 import statistics
 import sys
 import time
@@ -41,6 +42,12 @@ class _Sink:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's hook)
         self.received += 1
         return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -94,7 +101,7 @@ def sequence_and_mail(store: Store, now: datetime, enroll: int, events: int) -> 
     out["steps_run"] = counts["steps_run"]
 
     sink = _Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=0)
+    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
     controller.start()
     try:
         settings = mail.SmtpSettings(host="127.0.0.1", port=controller.port, tls="none",

@@ -25,7 +25,10 @@ from benchmarks import stores
 from flashdash import access, clock, store
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("executive", "submissions", "scoreboard", "interest", "funnel", "predictive", "leads", "activities")
+# "page/Tab": a page whose tabs run only the open one (tests/pages/apptest.TAB_KEYS), opened on that tab.
+PAGES = ("executive", "submissions", "scoreboard", "interest", "funnel", "predictive", "leads", "activities",
+         "activities/Timeline", "activities/Email", "activities/Measures")
+TAB_KEYS = {"activities": "act.tab"}
 
 
 # AppTest scans every installed package for components on each run; a server does that once at
@@ -47,7 +50,10 @@ component_manager.BidiComponentManager.discover_and_register_components = _timed
 
 def render(page: str, role: str, preset: str) -> tuple[float, float, int, AppTest]:
     """(render seconds, DuckDB seconds, queries, app) for one server-side run of the page."""
+    page, _, tab = page.partition("/")
     at = AppTest.from_file(str(ROOT / access.PAGE_BY_KEY[page].path), default_timeout=600)
+    if tab:
+        at.session_state[TAB_KEYS[page]] = tab
     at.session_state["authentication_status"] = True
     at.session_state["username"] = role
     at.session_state["flt.preset"] = preset
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     size = path.stat().st_size / 1e9
     print(f"\nStore {path} ({size:.2f} GB), {s.scalar('count_leads'):,} leads; role {args.role}, "
           f"preset {args.preset!r}, {os.cpu_count()} cores, {datetime.now():%Y-%m-%d %H:%M}")
-    header = f"{'page':<14}{'cold s':>9}{'warm s':>9}{'duckdb s':>10}{'queries':>9}{'cold/db':>9}{'rss MB':>9}"
+    header = f"{'page':<20}{'cold s':>9}{'warm s':>9}{'duckdb s':>10}{'queries':>9}{'cold/db':>9}{'rss MB':>9}"
     print(header)
     print("-" * len(header))
     proc = psutil.Process()
@@ -99,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         rss = proc.memory_info().rss / 1e6
         worst_rss = max(worst_rss, rss)
         cold, db = statistics.median(colds), statistics.median(dbs)
-        print(f"{page:<14}{cold:>9.3f}{statistics.median(warms):>9.3f}{db:>10.3f}{n:>9}"
+        print(f"{page:<20}{cold:>9.3f}{statistics.median(warms):>9.3f}{db:>10.3f}{n:>9}"
               f"{(cold / db if db else float('nan')):>9.1f}{rss:>9.0f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
     print(f"\nPeak memory of the rendering process: {peak:,.0f} MB (ru_maxrss); largest RSS after a page: "

@@ -28,7 +28,10 @@ with page_errors():
     tabs = {"Queue": writes, "Log": writes, "Timeline": True, "Sequences": True, "Email": True,
             "Library": True, "Measures": True, "History": True}
     shown = [name for name, ok in tabs.items() if ok]
-    for name, tab in zip(shown, st.tabs(shown), strict=True):
+    # Only the open tab runs: the page costs what the tab the user reads costs, not all eight.
+    for name, tab in zip(shown, st.tabs(shown, key="act.tab", on_change="rerun"), strict=True):
+        if not tab.open:
+            continue
         with tab:
             if name == "Queue":
                 task_queue.render(actor)

@@ -20,9 +20,15 @@ def page_env(demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLASHDASH_COOKIE_KEY", "test-cookie-key")
 
 
+# Pages whose tabs run only the open one (st.tabs with a key and on_change="rerun"): the tabs' key.
+TAB_KEYS = {"activities": "act.tab"}
+
+
 def open_page(page_key: str, username: str | None, query: dict[str, str] | None = None,
-              preset: str | None = "Last 12 months") -> AppTest:
+              preset: str | None = "Last 12 months", tab: str | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / access.PAGE_BY_KEY[page_key].path), default_timeout=60)
+    if tab:
+        at.session_state[TAB_KEYS[page_key]] = tab
     if username:
         at.session_state["authentication_status"] = True
         at.session_state["username"] = username
@@ -38,3 +44,9 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+
+
+def switch_tab(at: AppTest, page_key: str, label: str) -> AppTest:
+    """Open another tab of a page that runs only its open tab, as a click on it does (a rerun)."""
+    at.session_state[TAB_KEYS[page_key]] = label
+    return at.run()

@@ -13,7 +13,7 @@ from flashdash.access import resolve_actor
 from flashdash.store import Store
 from flashdash.ui import email_panel, sequences_panel
 from tests.conftest import NOW
-from tests.pages.apptest import open_page, texts
+from tests.pages.apptest import open_page, switch_tab, texts
 
 NEW_STEPS = "act.seq.edit.-1.steps"
 SAVE_NEW = "FormSubmitter:act.seq.edit.-1-Save sequence"
@@ -34,7 +34,7 @@ def _frame(at: AppTest, column: str) -> object:
 
 
 def test_a_manager_builds_a_sequence_in_the_editor_and_a_step_out_of_order_is_refused(live_store: Store) -> None:
-    at = open_page("activities", "manager")
+    at = open_page("activities", "manager", tab="Sequences")
     assert "There are no sequences yet" in texts(at)
     at.text_input(key="act.seq.edit.-1.name").input("Webinar follow-up")
     at.session_state[NEW_STEPS] = {"edited_rows": {0: {"day_offset": 3}}, "deleted_rows": [],
@@ -56,7 +56,7 @@ def test_a_manager_builds_a_sequence_in_the_editor_and_a_step_out_of_order_is_re
 
 def test_a_manager_adopts_a_starter_enrolls_leads_after_a_preview_then_pauses_and_resumes_one(
         live_store: Store) -> None:
-    at = open_page("activities", "manager")
+    at = open_page("activities", "manager", tab="Sequences")
     if [b for b in at.button if b.key == "act.seq.starter.templates"]:  # a store without the built-in templates
         at.button(key="act.seq.starter.templates").click().run()
         assert any(s.startswith("Added 4 email templates") for s in _successes(at)), _successes(at)
@@ -141,7 +141,7 @@ def test_a_rep_previews_templates_against_their_leads_and_cannot_email_a_do_not_
                                         [leads["good"]]).fetchone()
     intro = _template(live_store, "Intro")
     before = _scalar(live_store, "SELECT count(*) FROM emails")
-    at = open_page("activities", "rep")
+    at = open_page("activities", "rep", tab="Email")
     at.selectbox(key="act.mail.pick").select(intro).run()
     _pick_lead(at, leads["good"])
     shown = _preview(at)
@@ -172,6 +172,10 @@ def test_a_rep_previews_templates_against_their_leads_and_cannot_email_a_do_not_
                    leads["good"]) == 1
 
 
+def _keys(at: AppTest) -> set[str]:
+    return {w.key for w in (*at.button, *at.text_input, *at.text_area, *at.selectbox, *at.multiselect)}
+
+
 def test_an_analyst_reads_rates_but_gets_no_editor_and_no_send(live_store: Store,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     rep = resolve_actor(live_store, "rep")
@@ -182,21 +186,21 @@ def test_an_analyst_reads_rates_but_gets_no_editor_and_no_send(live_store: Store
         con.execute("INSERT INTO email_events (id, email_id, kind, occurred_at) "
                     "VALUES (nextval('email_events_id_seq'), ?, 'open', ?)", [email_id, NOW])
     monkeypatch.delenv("FLASHDASH_SMTP_HOST", raising=False)
-    at = open_page("activities", "analyst")
+    at = open_page("activities", "analyst", tab="Email")
     assert not at.exception, at.exception
     assert mail.NOT_CONFIGURED in [i.value for i in at.info]
     rates = _frame(at, "open_rate").set_index("template")
     assert rates.loc["written by hand", "sent"] >= 1 and rates.loc["written by hand", "open_rate"] > 0
     assert "the open rate is a lower bound" in texts(at)
-    keys = {w.key for w in (*at.button, *at.text_input, *at.text_area, *at.selectbox, *at.multiselect)}
+    assert not [d for d in at.dataframe if "why / next" in d.value.columns]
+    keys = _keys(at) | _keys(switch_tab(at, "activities", "Sequences"))
     assert not {k for k in keys if k and (k.startswith("act.mail.edit") or k.startswith("act.seq.edit"))}
     assert "act.mail.send" not in keys and "act.seq.enroll.preview" not in keys
-    assert not [d for d in at.dataframe if "why / next" in d.value.columns]
 
     monkeypatch.setenv("FLASHDASH_SMTP_HOST", "smtp.example.com")
     monkeypatch.setenv("FLASHDASH_SMTP_USER", "sales@example.com")
     monkeypatch.setenv("FLASHDASH_SMTP_PASSWORD", "hunter2-secret")
-    at = open_page("activities", "analyst")
+    at = open_page("activities", "analyst", tab="Email")
     status = [c.value for c in at.caption if "Sending through" in c.value]
     assert status and "smtp.example.com:587 (STARTTLS) as sales@example.com" in status[0]
     assert mail.NOT_CONFIGURED not in [i.value for i in at.info] and "hunter2-secret" not in texts(at)

@@ -20,7 +20,7 @@ from flashdash.effectiveness import NOTE
 from flashdash.store import Store
 from flashdash.ui import activity_measures
 from tests.conftest import NOW
-from tests.pages.apptest import open_page, texts
+from tests.pages.apptest import open_page, switch_tab, texts
 
 PRESET = "Last 90 days"  # 2026-04-02 – 2026-06-30; its baseline 2026-01-02 – 2026-04-01
 CURRENT, BEFORE = datetime(2026, 5, 4, 10), datetime(2026, 2, 2, 10)
@@ -97,7 +97,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, demo_store: Store) -> Store
 
 def _measures(role: str, store: Store, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("FLASHDASH_DB", str(store.path))
-    at = open_page("activities", role, preset=PRESET)
+    at = open_page("activities", role, preset=PRESET, tab="Measures")
     assert not at.exception, at.exception
     return at
 
@@ -125,7 +125,7 @@ def _metrics(at: AppTest) -> dict[str, str]:
 
 
 def test_a_manager_reads_the_starters_adds_a_template_and_is_told_what_an_empty_name_lacks(live_store: Store) -> None:
-    at = open_page("activities", "manager")
+    at = open_page("activities", "manager", tab="Library")
     library = _tab(at, "Library")
     names = set(library.get("dataframe")[0].value["name"])
     assert {"Discovery call", "Product demo", "Pricing follow-up"} <= names
@@ -155,7 +155,7 @@ def test_a_manager_reads_the_starters_adds_a_template_and_is_told_what_an_empty_
 
 
 def test_a_manager_adds_a_task_rule_for_the_team_and_a_negative_due_time_is_refused(live_store: Store) -> None:
-    at = open_page("activities", "manager")
+    at = open_page("activities", "manager", tab="Library")
     (title,) = [w for w in at.text_input if re.fullmatch(r"act\.library\.rule\.\d+\.0\.title", w.key)]
     prefix = title.key.removesuffix(".title")
     team = int(prefix.split(".")[3])
@@ -179,7 +179,7 @@ def test_a_manager_adds_a_task_rule_for_the_team_and_a_negative_due_time_is_refu
 
 
 def test_a_rep_reads_the_library_without_any_editor(demo_store: Store) -> None:
-    at = open_page("activities", "rep")
+    at = open_page("activities", "rep", tab="Library")
     library = _tab(at, "Library")
     assert not at.exception
     assert {"Discovery call", "Product demo"} <= set(library.get("dataframe")[0].value["name"])
@@ -255,6 +255,7 @@ def test_an_analyst_reads_the_measures_and_the_library_without_editors(seeded: S
     at = _measures("analyst", seeded, monkeypatch)
     assert "Everyone's figures" in texts(at)
     assert _metrics(at)["Tasks due in the period done on time"] != "–"
+    at = switch_tab(at, "activities", "Library")
     keys = [b.key for b in at.button] + [w.key for w in (*at.text_input, *at.number_input)]
     assert not [k for k in keys if "act.library" in k]
 

@@ -14,7 +14,7 @@ from flashdash.access import resolve_actor
 from flashdash.store import Store
 from flashdash.ui import activity_log, lead_timeline, task_queue
 from tests.conftest import NOW
-from tests.pages.apptest import open_page, texts
+from tests.pages.apptest import open_page, switch_tab, texts
 
 OPEN = "('new', 'mql', 'sql', 'opportunity')"
 
@@ -123,6 +123,7 @@ def test_a_rep_works_their_queue_logs_and_completes_in_one_click_and_sees_it_on_
     assert _one(live_store, "SELECT status FROM tasks WHERE id = ?", late) == ("done",)
     assert "Call back about the pilot" not in _queue_table(at)["title"].to_list()
 
+    at = switch_tab(at, "activities", "Timeline")
     assert at.text_input(key="act.timeline.ref").value == str(mine[0])  # the timeline follows the queue's pick
     assert "Call: connected, pilot approved" in _events(at)[0]
 
@@ -133,7 +134,7 @@ def test_the_log_form_refuses_a_lead_outside_the_book_then_saves_with_a_template
     outsider = _leads(live_store, 4, 1)[0]
     before = _one(live_store, "SELECT count(*) FROM activities")[0]
 
-    at = open_page("activities", "rep")
+    at = open_page("activities", "rep", tab="Log")
     at.text_input(key="act.log.ref").input(str(outsider)).run()
     assert any("is not in your book" in w.value for w in at.warning)
     at.button(key="FormSubmitter:act.log.form-Save").click().run()
@@ -163,7 +164,7 @@ def test_a_webinar_is_previewed_then_logged_and_a_csv_sets_its_bad_row_aside(liv
     two = _leads(live_store, rep.rep_id, 2)
     outsider = _leads(live_store, 4, 1)[0]
 
-    at = open_page("activities", "rep")
+    at = open_page("activities", "rep", tab="Log")
     at.multiselect(key="act.log.many.leads").set_value(two)
     at.text_area(key="act.log.many.ids").input(f"{outsider}").run()
     at.selectbox(key="act.log.many.type").set_value("meeting")
