@@ -24,7 +24,7 @@ def start(store: Store, job: str, now: datetime, trigger: str = "command", reque
     """Record that `job` started at `now` in this process; returns the run's id."""
     if trigger not in TRIGGERS:
         raise ValueError(f"A run is started by one of {', '.join(TRIGGERS)}, not {trigger!r}.")
-    with store.write() as con:
+    with store.write(bump=False) as con:  # the Jobs tab reads runs uncached
         return store.scalar("job_run_start", con, job=job, started_at=now, trigger=trigger,
                             requested_by=requested_by, pid=os.getpid())
 
@@ -35,7 +35,7 @@ def finish(
     """Close a run with its outcome."""
     if status not in ("ok", "failed"):
         raise ValueError(f"A finished run is 'ok' or 'failed', not {status!r}.")
-    with store.write() as con:
+    with store.write(bump=False) as con:  # the Jobs tab reads runs uncached
         store.run("job_run_finish", con, id=run_id, finished_at=now, status=status, rows_written=rows_written,
                   error=_clip(error))
 
@@ -66,7 +66,7 @@ def close_interrupted(store: Store, now: datetime) -> list[int]:
     dead = [r for r in running.iter_rows(named=True) if r["pid"] != os.getpid() and not _process_alive(r["pid"])]
     if not dead:
         return []
-    with store.write() as con:
+    with store.write(bump=False) as con:  # the Jobs tab reads runs uncached
         for r in dead:
             who = f"pid {r['pid']}" if r["pid"] is not None else "a process that did not record its pid"
             store.run("job_run_interrupt", con, id=r["id"], finished_at=now,

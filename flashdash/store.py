@@ -379,8 +379,10 @@ class Store:
             self._close(con)
 
     @contextmanager
-    def write(self, create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A write unit of work: one transaction, committed whole or not at all; bumps the data version."""
+    def write(self, create: bool = False, bump: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write unit of work: one transaction, committed whole or not at all; bumps the data version, unless
+        `bump` is false: a write of bookkeeping no cached page shows (a job run's record), so that a job that
+        runs every minute does not empty every cache every minute."""
         con = self._open(create=create, kind="write")
         try:
             con.execute("BEGIN TRANSACTION")
@@ -390,7 +392,8 @@ class Store:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            self._bump_version()
+            if bump:
+                self._bump_version()
         finally:
             self._close(con)
 

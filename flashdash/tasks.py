@@ -406,25 +406,33 @@ def _rule_note(row: Mapping[str, Any]) -> str:
     return f"Made by a task rule: the lead {what} on {row['event_at']:%Y-%m-%d %H:%M}."
 
 
+def _owed(store: Store, con: duckdb.DuckDBPyConnection, lead_ids: Iterable[int] | None, now: datetime,
+          since: datetime) -> pl.DataFrame:
+    """The tasks the rules owe these leads (None: every lead) for events since `since` and have not made."""
+    ids = None if lead_ids is None else sorted({int(i) for i in lead_ids})
+    if ids == []:
+        return pl.DataFrame(schema=PLAN_SCHEMA)
+    events = store.frame("task_rule_events", con, every=ids is None, lead_ids=ids or [], since=since,
+                         now=now).cast(EVENT_SCHEMA)
+    if events.is_empty():
+        return pl.DataFrame(schema=PLAN_SCHEMA)
+    stored = stored_rules(store.frame("task_rules_stored", con))
+    teams = set(events["team_id"].to_list()) | {None}
+    by_team = {team: effective_rules(stored, team) for team in teams}
+    existing = store.frame("task_rule_existing", con, since=since,
+                           lead_ids=events["lead_id"].unique().to_list())
+    return plan_rule_tasks(events, by_team, existing)
+
+
 def apply_rules(store: Store, con: duckdb.DuckDBPyConnection, lead_ids: Iterable[int] | None, now: datetime,
                 since: datetime) -> pl.DataFrame:
     """Inside the caller's write: for the given leads (None: every lead), make the tasks their rules owe for the
     stage changes and activities recorded at or after `since`, once per (rule, lead, event) however often it is
     called (see plan_rule_tasks). Each task goes to the lead's owner, due event time + due_hours, with the rule's
     kind and id, created_by "rule", audited. Returns the tasks made (task_id and PLAN_SCHEMA)."""
-    ids = None if lead_ids is None else sorted({int(i) for i in lead_ids})
-    if ids == []:
+    plan = _owed(store, con, lead_ids, now, since)
+    if plan.is_empty():
         return pl.DataFrame(schema=APPLIED_SCHEMA)
-    events = store.frame("task_rule_events", con, every=ids is None, lead_ids=ids or [], since=since,
-                         now=now).cast(EVENT_SCHEMA)
-    if events.is_empty():
-        return pl.DataFrame(schema=APPLIED_SCHEMA)
-    stored = stored_rules(store.frame("task_rules_stored", con))
-    teams = set(events["team_id"].to_list()) | {None}
-    by_team = {team: effective_rules(stored, team) for team in teams}
-    existing = store.frame("task_rule_existing", con, since=since,
-                           lead_ids=events["lead_id"].unique().to_list())
-    plan = plan_rule_tasks(events, by_team, existing)
     task_ids = [create_task(store, con, row["lead_id"], row["rep_id"], row["title"], row["due_at"], RULE_ACTOR,
                             now, notes=_rule_note(row), kind=row["kind"], rule_id=row["rule_id"])
                 for row in plan.iter_rows(named=True)]
@@ -434,7 +442,10 @@ def apply_rules(store: Store, con: duckdb.DuckDBPyConnection, lead_ids: Iterable
 def apply_recent_rules(store: Store, now: datetime, window: timedelta = RULES_WINDOW) -> int:
     """Scheduler job body: apply the task rules to every event of the last `window` (what the hooks missed:
     imports, a rule saved since, a hook that failed); returns the tasks made. Safe to run as often as wanted."""
-    with store.write() as con:
+    with store.read() as con:  # most runs find nothing owed: then no write (each write empties the app's caches)
+        if _owed(store, con, None, now, now - window).is_empty():
+            return 0
+    with store.write() as con:  # planned again inside the write: what a hook made meanwhile is not made twice
         return apply_rules(store, con, None, now, now - window).height
 
 

@@ -134,3 +134,12 @@ def test_a_reply_the_tracking_job_ingests_pauses_the_leads_sequence(store: Store
     paused = _enrollment(store, enrollment_id)
     assert paused["status"] == "paused" and "replied" in paused["reason"]
     assert _rows(store, "SELECT kind FROM email_events WHERE email_id = ?", [email_id]) == [("reply",)]
+
+
+@pytest.mark.parametrize("job", ["send_emails", "ingest_tracking", "apply_task_rules"])
+def test_a_minutely_job_with_nothing_to_do_leaves_the_apps_caches_alone(store: Store, job: str) -> None:
+    assert scheduler.run_job("apply_task_rules", store, NOW)  # what the demo's last day owes, made once
+    version = store.version()
+    assert scheduler.run_job(job, store, NOW + timedelta(minutes=1))
+    assert store.version() == version, "nothing changed, so no cached page needs to be read again"
+    assert _rows(store, "SELECT status FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT 1", [job]) == [("ok",)]
