@@ -250,6 +250,10 @@ class User(SQLModel, table=True):
     must_change_password: bool = False
     created_at: datetime = _ts()
     last_login_at: datetime | None = _ts(default=None)
+    failed_logins: int | None = None  # failed sign-ins since the last good one (the lockout counts them)
+    last_failed_login_at: datetime | None = _ts(default=None)
+    locked_until: datetime | None = _ts(default=None)
+    password_changed_at: datetime | None = _ts(default=None)
 
 
 class AuditRecord(SQLModel, table=True):
@@ -263,6 +267,14 @@ class AuditRecord(SQLModel, table=True):
     before: str | None = None  # JSON
     after: str | None = None  # JSON
     reason: str | None = None
+    # The hash chain (flashdash.audit): a record's place in it, the digest of its content, the previous record's
+    # hash and its own; null until sealed. An erased subject's data is blanked (redacted_at) and the record keeps
+    # its content hash, so the chain still verifies.
+    seq: int | None = None
+    content_hash: str | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
+    redacted_at: datetime | None = _ts(default=None)
 
 
 class ModelCard(SQLModel, table=True):

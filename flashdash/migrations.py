@@ -62,6 +62,16 @@ def _v5(con: duckdb.DuckDBPyConnection) -> None:
                         "sequence_enrollments", "sequence_step_runs", "emails", "email_events"])
 
 
+def _v6(con: duckdb.DuckDBPyConnection) -> None:
+    for table, column, kind in [
+        ("users", "failed_logins", "INTEGER DEFAULT 0"), ("users", "last_failed_login_at", "TIMESTAMP"),
+        ("users", "locked_until", "TIMESTAMP"), ("users", "password_changed_at", "TIMESTAMP"),
+        ("audit_log", "seq", "BIGINT"), ("audit_log", "content_hash", "VARCHAR"), ("audit_log", "prev_hash", "VARCHAR"),
+        ("audit_log", "hash", "VARCHAR"), ("audit_log", "redacted_at", "TIMESTAMP"),
+    ]:
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')  # our own names
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "core entities: org, leads, activities, opportunities, customers, users, audit", _v1),
     (2, "imports: external ids, declared merchant fields, import history, changes and quarantine", _v2),
@@ -70,6 +80,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] =
      _v4),
     (5, "activities, tasks and email: templates, task rules, sequences, emails and their events, do-not-contact",
      _v5),
+    (6, "security: sign-in lockout and password age; the audit trail's hash chain and redaction", _v6),
 ]
 
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from flashdash import admin
-from flashdash.ui import backup_panel, import_panel, jobs_panel, roadmap
+from flashdash.ui import audit_panel, backup_panel, import_panel, jobs_panel, users_panel
 from flashdash.ui import components as ui
 from flashdash.ui.auth import guard
 from flashdash.ui.store import cached, page_errors
@@ -19,16 +19,14 @@ with page_errors():
     users, store_tab, jobs, audit, import_tab, export_tab = st.tabs(
         ["Users", "Store", "Jobs", "Audit trail", "Import", "Export & backup"])
     with users:
-        ui.table(data["users"], "users", key="admin.users")
-        roadmap.note("User management", "Users are created with `python -m flashdash init` and demo mode.",
-                     ["create, disable, reset and change role here", "lockout and session expiry"])
+        users_panel.render(actor)
     with store_tab:
         st.caption(f"{data['path']} · data version {data['data_version']}")
         ui.table(data["tables"], "store_tables", key="admin.tables")
     with jobs:
         jobs_panel.render(actor)
     with audit:
-        ui.table(data["audit"], "audit_log", key="admin.audit")
+        audit_panel.render(actor)
     with import_tab:
         import_panel.render(actor)
     with export_tab:
