@@ -29,7 +29,7 @@ def test_every_table_offers_csv_excel_and_parquet() -> None:
     at = open_page("admin", "admin")
     assert not at.exception
     found = _downloads(at)
-    for table in ("admin.users", "admin.tables", "admin.audit"):
+    for table in ("usr.list", "admin.tables", "admin.audit"):
         assert [found.get(f"{table}.{fmt}") for fmt in ("csv", "xlsx", "parquet")] == ["CSV", "Excel", "Parquet"]
 
 
