@@ -211,7 +211,7 @@ JOIN leads l ON l.id = e.lead_id
 LEFT JOIN reps r ON r.id = e.rep_id
 LEFT JOIN email_templates t ON t.id = e.template_id
 LEFT JOIN email_events v ON v.email_id = e.id
-WHERE ($scope_all OR list_contains($scope_reps, e.rep_id) OR list_contains($scope_reps, l.owner_id))
+WHERE ($scope_all OR list_contains($scope_reps, l.owner_id))  -- the lead's owner: not who sent it, once the lead moved
   AND (len($statuses) = 0 OR list_contains($statuses, e.status))
 GROUP BY ALL
 ORDER BY e.id DESC

@@ -15,10 +15,13 @@ FROM scoped_leads($scope_all, $scope_reps, $d0, $d1, $teams, $regions, $reps, $v
 GROUP BY 1 ORDER BY 2 DESC;
 
 -- name: activities_recent
+-- Only activities on leads in scope now: an activity logged on a lead that has since gone to another rep
+-- names that lead, which is no longer the logger's to see (it still counts in their activity figures).
 SELECT a.occurred_at, a.type, a.outcome, a.duration_min, r.name AS rep, l.merchant_name, a.notes
 FROM scoped_activities($scope_all, $scope_reps, $d0, $d1, $teams, $regions, $reps, $verticals, $channels) a
 LEFT JOIN reps r ON r.id = a.rep_id
 LEFT JOIN leads l ON l.id = a.lead_id
+WHERE $scope_all OR list_contains($scope_reps, l.owner_id)
 ORDER BY a.occurred_at DESC
 LIMIT $limit;
 
