@@ -81,6 +81,22 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_access_review(args: argparse.Namespace) -> int:
+    """The access review (users, roles, scope, last sign-in) as a CSV file, for SOC 2."""
+    from flashdash import users
+
+    _store(args).ensure_schema()
+    return users.cmd_access_review(args)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Check the audit trail's hash chain; exit 1 naming the first broken record."""
+    from flashdash import audit
+
+    _store(args).ensure_schema()
+    return audit.cmd_verify(args)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from flashdash import predictive
 
@@ -271,6 +287,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", help="the store file (default: FLASHDASH_DB or data/flashdash.duckdb)")
     p.set_defaults(fn=cmd_scoring_evaluate)
     add("info", cmd_info, "show the store's tables and sizes")
+    p = sub.add_parser("audit", help="the audit trail")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    p = audit_sub.add_parser("verify", help="check the audit trail's hash chain; exit 1 naming the first broken "
+                                            "record")
+    p.add_argument("--db", help="the store file (default: FLASHDASH_DB or data/flashdash.duckdb)")
+    p.set_defaults(fn=cmd_audit_verify)
+    p = add("access-review", cmd_access_review, "write the access review (users, roles, scope, last sign-in) to a CSV")
+    p.add_argument("file", help="the CSV file to write")
     p = add("export", cmd_export, "write one entity, every row, to a CSV, Excel or Parquet file")
     p.add_argument("entity", help="leads, activities, usage, users, ... (an unknown name lists them all)")
     p.add_argument("file", help="the file to write; its extension (.csv, .xlsx, .parquet) gives the format")

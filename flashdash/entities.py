@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, DateTime, Double, Integer, Sequence, text
+from sqlalchemy import BigInteger, Column, DateTime, Double, Integer, Sequence, text
 from sqlmodel import Field, SQLModel
 
 # Vocabularies shared by the generator, validation and the pages.
@@ -270,7 +270,7 @@ class AuditRecord(SQLModel, table=True):
     # The hash chain (flashdash.audit): a record's place in it, the digest of its content, the previous record's
     # hash and its own; null until sealed. An erased subject's data is blanked (redacted_at) and the record keeps
     # its content hash, so the chain still verifies.
-    seq: int | None = None
+    seq: int | None = Field(default=None, sa_type=BigInteger)
     content_hash: str | None = None
     prev_hash: str | None = None
     hash: str | None = None

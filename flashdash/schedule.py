@@ -114,6 +114,11 @@ JOBS: dict[str, JobSpec] = {
                 "move the opens, clicks and replies the tracking service recorded into the store"),
         JobSpec("send_reminders", "FLASHDASH_JOB_REMINDERS_CRON", "*/30 * * * *",
                 "email each rep a digest of their overdue and due-soon tasks (when SMTP is configured)"),
+        JobSpec("seal_audit", "FLASHDASH_JOB_SEAL_AUDIT_CRON", "every 1 min",
+                "seal the audit records appended since the last run into the tamper-evident hash chain"),
+        JobSpec("apply_retention", "FLASHDASH_JOB_RETENTION_CRON", "30 3 * * *",
+                "anonymize or purge closed leads untouched for longer than the retention policy keeps them "
+                "(nothing while no policy is set)"),
         JobSpec("refresh_aggregates", "FLASHDASH_JOB_REFRESH_CRON", "15 * * * *",
                 "refresh the store's statistics (ANALYZE) and checkpoint its write-ahead log",
                 figure="Store statistics", as_of_query="fresh_statistics"),

@@ -133,6 +133,20 @@ def send_reminders(store: Store, now: datetime) -> int:
     return tasks.send_reminders(store, now, mail.deliverer())
 
 
+def seal_audit(store: Store, now: datetime) -> int:
+    """Seal the new audit records into the hash chain; returns how many."""
+    from flashdash import audit
+
+    return audit.seal(store, now)
+
+
+def apply_retention(store: Store, now: datetime) -> int:
+    """Apply the retention policy to one batch of closed, untouched leads; returns the leads it changed."""
+    from flashdash import privacy
+
+    return privacy.apply_retention(store, now)
+
+
 def _conversion_model_missing(store: Store) -> bool:
     from flashdash import predictive
 
@@ -155,6 +169,8 @@ RUNS: dict[str, tuple[Callable[[Store, datetime], int | None], Callable[[Store],
     "send_emails": (send_emails, None),
     "ingest_tracking": (ingest_tracking, None),
     "send_reminders": (send_reminders, None),
+    "seal_audit": (seal_audit, lambda store: bool(store.scalar("audit_unsealed_count"))),
+    "apply_retention": (apply_retention, None),
     "refresh_aggregates": (refresh_aggregates, None),
 }
 assert set(RUNS) == set(schedule.JOBS), "every scheduled job needs a function, and every function a schedule"

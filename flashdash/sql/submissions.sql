@@ -72,7 +72,7 @@ SELECT l.id, l.external_id, l.submitted_at, l.merchant_name, l.contact_name, l.e
        rg.name AS region, l.vertical, l.company_size, l.monthly_volume, l.channel, l.campaign, l.landing_page,
        l.interest_level, l.status, l.status_changed_at, l.first_response_at,
        round(date_diff('minute', l.submitted_at, l.first_response_at) / 60.0, 1) AS response_hours,
-       r.name AS owner, t.name AS team
+       r.name AS owner, t.name AS team, l.do_not_contact
 FROM scoped_leads($scope_all, $scope_reps, $d0, $d1, $teams, $regions, $reps, $verticals, $channels) l
 LEFT JOIN reps r ON r.id = l.owner_id
 LEFT JOIN teams t ON t.id = l.team_id

@@ -7,13 +7,13 @@ from datetime import datetime, time
 
 import streamlit as st
 
-from flashdash import activities, clock, leads, qualification, submissions
+from flashdash import activities, clock, leads, privacy, qualification, submissions
 from flashdash.access import AccessDenied, Actor
 from flashdash.activities import ActivityError, NewActivity
 from flashdash.entities import ACTIVITY_TYPES
 from flashdash.store import StoreError
 from flashdash.ui import components as ui
-from flashdash.ui import lead_scoring
+from flashdash.ui import lead_scoring, record_history
 from flashdash.ui.store import cached, current_store, show_problem
 
 WRITERS = ("rep", "manager", "admin")
@@ -50,10 +50,12 @@ def render(actor: Actor) -> None:
             st.caption("No routing recorded: the lead came with its owner (a demo or an import).")
         else:
             ui.table(routed, f"lead_{lead_id}_routing", key="leads.detail.routing")
+        record_history.render(actor, "lead", lead_id, "leads.detail")
     if actor.role in WRITERS:
         c1, c2 = st.columns(2)
         with c1:
             _change_stage(actor, lead_id)
+            _contact_preference(actor, lead_id, bool(detail["lead"]["do_not_contact"][0]))
         with c2:
             _log_activity(actor, lead_id)
 
@@ -72,6 +74,24 @@ def _change_stage(actor: Actor, lead_id: int) -> None:
                 show_problem(exc)
             else:
                 (st.success if done["changed"] else st.warning)(done["message"])
+
+
+def _contact_preference(actor: Actor, lead_id: int, do_not_contact: bool) -> None:
+    with st.form("leads.detail.contact_form"):
+        st.markdown("**Contact preference**")
+        st.caption("Do not contact: no email is sent (queued ones are suppressed) and sequences skip its calls."
+                   if do_not_contact else "The lead may be contacted by email and in sequences.")
+        flag = st.toggle("Do not contact", value=do_not_contact, key=f"leads.detail.dnc.{lead_id}")
+        reason = st.text_input("Reason", key="leads.detail.dnc_reason", max_chars=privacy.MAX_REASON,
+                               placeholder="e.g. asked not to be emailed on the call")
+        if st.form_submit_button("Save", icon=":material/do_not_disturb_on:"):
+            try:
+                changed = privacy.set_do_not_contact(current_store(), actor, lead_id, flag, reason, clock.now())
+            except (ValueError, AccessDenied, StoreError) as exc:
+                show_problem(exc)
+            else:
+                st.success(("Marked do not contact." if flag else "The lead may be contacted again.")
+                           if changed else "Nothing changed.", icon=":material/done:")
 
 
 def _log_activity(actor: Actor, lead_id: int) -> None:

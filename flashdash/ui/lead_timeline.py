@@ -14,6 +14,7 @@ from flashdash.qualification import STAGE_LABELS
 from flashdash.store import StoreError
 from flashdash.submissions import md_escape
 from flashdash.ui import components as ui
+from flashdash.ui import record_history
 from flashdash.ui.store import cached, show_problem
 
 LIST_LIMIT = 100
@@ -125,3 +126,4 @@ def render(actor: Actor) -> None:
             st.markdown(event_markdown(row))
     with st.expander("As a table, with downloads"):
         ui.table(table, f"timeline-lead-{lead['id']}", key="act.timeline", column_config=COLUMNS)
+    record_history.render(actor, "lead", lead["id"], "act.timeline")
