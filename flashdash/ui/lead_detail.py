@@ -50,7 +50,7 @@ def render(actor: Actor) -> None:
             st.caption("No routing recorded: the lead came with its owner (a demo or an import).")
         else:
             ui.table(routed, f"lead_{lead_id}_routing", key="leads.detail.routing")
-        record_history.render(actor, "lead", lead_id, "leads.detail")
+        record_history.render(actor, "lead", lead_id, "leads.detail.audit")
     if actor.role in WRITERS:
         c1, c2 = st.columns(2)
         with c1:

@@ -66,3 +66,6 @@ def test_a_rep_marks_their_lead_do_not_contact_with_a_reason(live_store: Store) 
     at.button(key="FormSubmitter:leads.detail.contact_form-Save").click().run()
     assert any("Marked do not contact" in s.value for s in at.success), texts(at)
     assert _rows(live_store, "SELECT do_not_contact FROM leads WHERE id = ?", [lead_id]) == [(True,)]
+    at.run()  # the lead's history shows the change, with its reason
+    history = next(f.value for f in at.dataframe if "reason" in f.value.columns and "field" in f.value.columns)
+    assert "asked not to be emailed" in set(history["reason"]) and "do_not_contact" in set(history["field"])
