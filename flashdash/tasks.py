@@ -457,7 +457,8 @@ NEUTRAL_SCORE = 50.0
 BANDS = {3: "overdue", 2: "due within 24 h", 1: "due within 3 days", 0: "due later"}
 
 
-def _span(hours: float) -> str:
+def span(hours: float) -> str:
+    """A duration as a person says it: "40 min", "3 h", "2 days"."""
     hours = abs(hours)
     if hours < 1:
         return f"{max(1, round(hours * 60))} min"
@@ -467,7 +468,7 @@ def _span(hours: float) -> str:
 
 
 def _span_expr(hours: pl.Expr) -> pl.Expr:
-    """`_span` as an expression, for a whole queue at once."""
+    """`span` as an expression, for a whole queue at once."""
     def text(value: pl.Expr, unit: str) -> pl.Expr:
         return value.round().cast(pl.Int64).cast(pl.String) + pl.lit(unit)
 
@@ -831,7 +832,7 @@ def digest(rep: str, tasks: pl.DataFrame, now: datetime) -> tuple[str, str]:
         lines.append(f"{title}:")
         for t in part.iter_rows(named=True):
             hours = (t["due_at"] - now).total_seconds() / 3600
-            when = f"overdue by {_span(hours)}" if hours < 0 else f"due in {_span(hours)}"
+            when = f"overdue by {span(hours)}" if hours < 0 else f"due in {span(hours)}"
             lead = f" ({t['merchant_name'] or 'lead ' + str(t['lead_id'])})" if t["lead_id"] is not None else ""
             lines.append(f"- {t['title']}{lead}, {when} (due {t['due_at']:%Y-%m-%d %H:%M})")
         lines.append("")

@@ -44,21 +44,11 @@ COLUMNS = {
 # ---------------------------------------------------------------- pure parts
 
 
-def span(hours: float) -> str:
-    """A duration as a person says it: "40 min", "3 h", "2 days"."""
-    hours = abs(hours)
-    if hours < 1:
-        return f"{max(1, round(hours * 60))} min"
-    if hours < 48:
-        return f"{round(hours)} h"
-    return f"{round(hours / 24)} days"
-
-
 def due_text(hours: float | None) -> str:
     """When a task is due, relative to now: "overdue by 3 h", "in 2 days", "no due date"."""
     if hours is None:
         return "no due date"
-    return f"overdue by {span(hours)}" if hours < 0 else f"in {span(hours)}"
+    return f"overdue by {tasks.span(hours)}" if hours < 0 else f"in {tasks.span(hours)}"
 
 
 def status(overdue: bool, hours: float | None) -> str:
