@@ -122,3 +122,28 @@ def mask_pii(frame: pl.DataFrame, actor: Actor) -> pl.DataFrame:
     return frame.with_columns(
         [pl.when(pl.col(c).is_not_null()).then(pl.lit("•••")).otherwise(None).alias(c) for c in cols]
     )
+
+
+def managed_teams(store: Store, con: Any, actor: Actor) -> list[int]:
+    """The teams the actor leads (teams.manager_id is their rep record); none without a rep record."""
+    if actor.rep_id is None:
+        return []
+    return store.frame("teams_managed", con, rep_id=actor.rep_id)["id"].to_list()
+
+
+def require_team_editor(store: Store, con: Any, actor: Actor, team_id: int | None, what: str,
+                        store_wide: str) -> None:
+    """A team's settings (`what`: "task rules", "sequences", ...) are changed by the team's manager or an admin,
+    the store-wide ones by an admin only (`store_wide`: what only an admin does, e.g. "changes the default task
+    rules"). AccessDenied saying why for anyone else."""
+    if actor.role == "admin":
+        return
+    if actor.role != "manager":
+        raise AccessDenied(f"A {actor.role} may not change {what}; ask a manager or an admin.")
+    if team_id is None:
+        raise AccessDenied(f"Only an admin {store_wide}; a manager changes their own team's {what}.")
+    managed = managed_teams(store, con, actor)
+    if team_id not in managed:
+        teams = "team " + ", ".join(map(str, managed)) if managed else "no team"
+        raise AccessDenied(f"You manage {teams}, not team {team_id}: a manager changes only their own team's "
+                           f"{what}.")

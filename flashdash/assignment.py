@@ -26,8 +26,11 @@ import duckdb
 import polars as pl
 
 from flashdash import audit
-from flashdash.access import AccessDenied, Actor
+from flashdash.access import AccessDenied, Actor, require_team_editor
 from flashdash.store import Store
+
+# What a team's manager (or an admin) changes, and what only an admin does: access.require_team_editor.
+EDITED = ("routing policies", "changes the default routing policy")
 
 STRATEGIES = ("territory", "skills", "load", "weighted_round_robin")
 DEFAULT_STRATEGIES = STRATEGIES
@@ -203,16 +206,6 @@ def policy(store: Store, actor: Actor, team_id: int | None) -> dict[str, Any]:
     return found.as_dict(names.get(team_id) if team_id is not None else None)
 
 
-def _check_policy_writer(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor, team_id: int | None) -> None:
-    if actor.role == "admin":
-        return
-    if actor.role != "manager":
-        raise AccessDenied(f"A {actor.role} may not change routing policies; ask a manager or an admin.")
-    if team_id is None:
-        raise AccessDenied("Only an admin changes the default routing policy; a manager sets their own team's.")
-    if team_id not in _managed_team_ids(store, con, actor):
-        raise AccessDenied("A manager changes the routing policy of the teams they manage only.")
-
 
 def save_policy(store: Store, actor: Actor, team_id: int | None, strategies: Sequence[str],
                 settings: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
@@ -224,7 +217,7 @@ def save_policy(store: Store, actor: Actor, team_id: int | None, strategies: Seq
         names = _team_names(store, con)
         if team_id is not None and team_id not in names:
             raise AssignmentError(f"The policy was not saved: there is no team {team_id}.")
-        _check_policy_writer(store, con, actor, team_id)
+        require_team_editor(store, con, actor, team_id, *EDITED)
         default_team = clean_settings["default_team_id"]
         if default_team is not None and default_team not in names:
             raise AssignmentError(f"The policy was not saved: default_team_id {default_team} is not a team; "
@@ -250,7 +243,7 @@ def clear_policy(store: Store, actor: Actor, team_id: int | None, now: datetime)
         names = _team_names(store, con)
         if team_id is not None and team_id not in names:
             raise AssignmentError(f"There is no team {team_id}.")
-        _check_policy_writer(store, con, actor, team_id)
+        require_team_editor(store, con, actor, team_id, *EDITED)
         before = stored_policies(store, con).get(team_id)
         store.run("assignment_policy_delete", con, team_id=team_id)
         if before is not None:

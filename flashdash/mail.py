@@ -41,8 +41,11 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, n
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from flashdash import audit, faults, tracking
-from flashdash.access import AccessDenied, Actor, mask_pii
+from flashdash.access import AccessDenied, Actor, mask_pii, require_team_editor
 from flashdash.store import Store
+
+# What a team's manager (or an admin) changes, and what only an admin does: access.require_team_editor.
+EDITED = ("email templates", "edits the store-wide templates")
 
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
@@ -293,19 +296,6 @@ def _template_problems(name: str, subject: str, body: str, active: Any) -> list[
     return problems + check_template(subject, body) + unsafe_names(subject, body)
 
 
-def _may_edit_team(store: Store, con: Any, actor: Actor, team_id: int | None) -> None:
-    if actor.role == "admin":
-        return
-    if actor.role != "manager":
-        raise AccessDenied(f"A {actor.role} uses email templates but does not edit them; ask your manager.")
-    if team_id is None:
-        raise AccessDenied("Only an admin edits the store-wide templates; save it for your team instead.")
-    managed = store.frame("mail_teams_managed", con, rep_id=actor.rep_id)["id"].to_list() \
-        if actor.rep_id is not None else []
-    if team_id not in managed:
-        raise AccessDenied(f"You manage {'team ' + ', '.join(map(str, managed)) if managed else 'no team'}, "
-                           f"not team {team_id}: a manager edits only their own team's templates.")
-
 
 def save_template(store: Store, actor: Actor, template_id: int | None, name: str, subject: str, body: str,
                   team_id: int | None, active: bool, now: datetime) -> int:
@@ -320,10 +310,10 @@ def save_template(store: Store, actor: Actor, template_id: int | None, name: str
             if old.is_empty():
                 raise MailError(f"There is no email template {template_id}; pick one from the list.")
             before = old.row(0, named=True)
-            _may_edit_team(store, con, actor, before["team_id"])  # nobody takes another team's template
+            require_team_editor(store, con, actor, before["team_id"], *EDITED)  # nobody takes another team's template
         if team_id is not None and store.frame("mail_team", con, team_id=team_id).is_empty():
             problems.append(f"there is no team {team_id}; pick one of the teams listed")
-        _may_edit_team(store, con, actor, team_id)
+        require_team_editor(store, con, actor, team_id, *EDITED)
         if name and store.scalar("mail_template_name_taken", con, team_id=team_id, template_name=name,
                                  template_id=template_id):
             problems.append(f"{'the store' if team_id is None else f'team {team_id}'} already has a template "

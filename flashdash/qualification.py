@@ -33,9 +33,12 @@ import duckdb
 import polars as pl
 
 from flashdash import audit
-from flashdash.access import AccessDenied, Actor
+from flashdash.access import AccessDenied, Actor, require_team_editor
 from flashdash.entities import COMPANY_SIZES, INTEREST_LEVELS
 from flashdash.store import Store
+
+# What a team's manager (or an admin) changes, and what only an admin does: access.require_team_editor.
+EDITED = ("qualification criteria", "changes the default criteria")
 
 STAGES = ("new", "mql", "sql", "opportunity")
 EXITS = ("won", "lost", "disqualified")
@@ -350,19 +353,6 @@ def _team(store: Store, con: duckdb.DuckDBPyConnection, team_id: int) -> dict[st
     return rows.row(0, named=True)
 
 
-def _may_edit(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor, team_id: int | None) -> None:
-    if actor.role == "admin":
-        return
-    if actor.role != "manager":
-        raise AccessDenied(f"A {actor.role} cannot change qualification criteria; ask your manager.")
-    if team_id is None:
-        raise AccessDenied("Only an admin can change the default criteria; edit your own team's instead.")
-    managed = store.frame("qual_teams_managed", con, rep_id=actor.rep_id)["id"].to_list() \
-        if actor.rep_id is not None else []
-    if team_id not in managed:
-        raise AccessDenied(f"You manage {'team ' + ', '.join(map(str, managed)) if managed else 'no team'}, "
-                           f"not team {team_id}: a manager edits only their own team's criteria.")
-
 
 def _check_stage(stage: str) -> str:
     if stage not in CRITERIA_STAGES:
@@ -382,7 +372,7 @@ def save_criteria(store: Store, actor: Actor, team_id: int | None, stage: str, c
     with store.write() as con:
         if team_id is not None:
             _team(store, con, team_id)
-        _may_edit(store, con, actor, team_id)
+        require_team_editor(store, con, actor, team_id, *EDITED)
         old = store.frame("qual_criterion", con, team_id=team_id, stage=stage)
         before = None if old.is_empty() else _audit_view(old.row(0, named=True))
         fields = {"conditions": text, "auto": auto, "updated_by": actor.username, "updated_at": now}
@@ -403,7 +393,7 @@ def reset_criteria(store: Store, actor: Actor, team_id: int | None, stage: str, 
     with store.write() as con:
         if team_id is not None:
             _team(store, con, team_id)
-        _may_edit(store, con, actor, team_id)
+        require_team_editor(store, con, actor, team_id, *EDITED)
         old = store.frame("qual_criterion", con, team_id=team_id, stage=stage)
         if old.is_empty():
             return False

@@ -38,10 +38,13 @@ import polars as pl
 from sklearn.pipeline import Pipeline
 
 from flashdash import audit, predictive
-from flashdash.access import AccessDenied, Actor, mask_pii
+from flashdash.access import AccessDenied, Actor, mask_pii, require_team_editor
 from flashdash.entities import COMPANY_SIZES, INTEREST_LEVELS, LEAD_STATUSES
 from flashdash.filters import Filters
 from flashdash.store import Store
+
+# What a team's manager (or an admin) changes, and what only an admin does: access.require_team_editor.
+EDITED = ("score rules", "changes the store-wide score rules")
 
 
 class ScoringError(ValueError):
@@ -904,16 +907,6 @@ def rules(store: Store, actor: Actor, team_id: int | None) -> pl.DataFrame:
     return rules_frame(parsed, "stored", updated)
 
 
-def _check_rule_writer(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor, team_id: int | None) -> None:
-    if actor.role == "admin":
-        return
-    if actor.role != "manager":
-        raise AccessDenied(f"A {actor.role} may not change score rules; ask a manager or an admin.")
-    if team_id is None:
-        raise AccessDenied("Only an admin changes the store-wide score rules; a manager sets their own team's.")
-    if team_id not in _own_teams(store, con, actor, managed_only=True):
-        raise AccessDenied("A manager changes the score rules of the teams they manage only.")
-
 
 def _audit_rules(rules: Sequence[Rule]) -> dict[str, Any]:
     return {"rules": [{k: v for k, v in asdict(r).items() if k not in ("id", "team_id")} for r in rules]}
@@ -930,7 +923,7 @@ def save_rules(store: Store, actor: Actor, team_id: int | None, rows: pl.DataFra
     with store.write() as con:
         if team_id is not None and team_id not in _team_names(store, con):
             raise ScoringError(f"The rules were not saved: there is no team {team_id}.")
-        _check_rule_writer(store, con, actor, team_id)
+        require_team_editor(store, con, actor, team_id, *EDITED)
         before = [_stored_rule(r) for r in store.frame("scoring_rules_all", con)
                   .filter(pl.col("team_id").eq_missing(team_id)).iter_rows(named=True)]
         store.run("scoring_rules_delete", con, team_id=team_id)

@@ -53,9 +53,12 @@ import duckdb
 import polars as pl
 
 from flashdash import audit, mail, tasks
-from flashdash.access import AccessDenied, Actor
+from flashdash.access import AccessDenied, Actor, require_team_editor
 from flashdash.qualification import STAGE_LABELS
 from flashdash.store import Store
+
+# What a team's manager (or an admin) changes, and what only an admin does: access.require_team_editor.
+EDITED = ("sequences", "defines store-wide sequences")
 
 KINDS = ("call", "email", "task")
 PAUSE_TRIGGERS = ("reply", "stage_change", "meeting")
@@ -328,19 +331,6 @@ def _sequence(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor, sequen
     return rows.row(0, named=True)
 
 
-def _may_edit(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor, team_id: int | None) -> None:
-    if actor.role == "admin":
-        return
-    if actor.role != "manager":
-        raise AccessDenied(f"A {actor.role} uses sequences but does not define them; ask your manager.")
-    if team_id is None:
-        raise AccessDenied("Only an admin defines store-wide sequences; make one for your own team instead.")
-    managed = store.frame("seq_teams_managed", con, rep_id=actor.rep_id)["id"].to_list() \
-        if actor.rep_id is not None else []
-    if team_id not in managed:
-        raise AccessDenied(f"You manage {'team ' + ', '.join(map(str, managed)) if managed else 'no team'}, "
-                           f"not team {team_id}: a manager edits only their own team's sequences.")
-
 
 def _steps(store: Store, con: duckdb.DuckDBPyConnection, sequence_ids: list[int],
            with_removed: bool = False) -> pl.DataFrame:
@@ -515,11 +505,11 @@ def save_sequence(store: Store, actor: Actor, sequence_id: int | None, name: str
     with store.write() as con:
         if team_id is not None and store.frame("seq_team", con, team_id=team_id).is_empty():
             raise SequenceError(f"There is no team {team_id}; pick one of the teams listed.")
-        _may_edit(store, con, actor, team_id)
+        require_team_editor(store, con, actor, team_id, *EDITED)
         old, old_steps = None, pl.DataFrame()
         if sequence_id is not None:
             old = _sequence(store, con, actor, sequence_id)
-            _may_edit(store, con, actor, old["team_id"])
+            require_team_editor(store, con, actor, old["team_id"], *EDITED)
             old_steps = _steps(store, con, [int(sequence_id)])
             unknown = sorted({s.id for s in definition.steps if s.id is not None} - set(old_steps["id"].to_list()))
             if unknown:

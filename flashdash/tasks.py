@@ -44,10 +44,13 @@ import duckdb
 import polars as pl
 
 from flashdash import assignment, audit
-from flashdash.access import AccessDenied, Actor, mask_pii
+from flashdash.access import AccessDenied, Actor, mask_pii, require_team_editor
 from flashdash.entities import ACTIVITY_TYPES, LEAD_STATUSES
 from flashdash.qualification import STAGE_LABELS
 from flashdash.store import Store
+
+# What a team's manager (or an admin) changes, and what only an admin does: access.require_team_editor.
+EDITED = ("task rules", "changes the default task rules")
 
 log = logging.getLogger(__name__)
 
@@ -256,24 +259,6 @@ def _team(store: Store, con: duckdb.DuckDBPyConnection, team_id: int) -> dict[st
     return rows.row(0, named=True)
 
 
-def _managed_teams(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor) -> list[int]:
-    if actor.rep_id is None:
-        return []
-    return store.frame("task_teams_managed", con, rep_id=actor.rep_id)["id"].to_list()
-
-
-def _may_edit_rules(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor, team_id: int | None) -> None:
-    if actor.role == "admin":
-        return
-    if actor.role != "manager":
-        raise AccessDenied(f"A {actor.role} cannot change task rules; ask your manager.")
-    if team_id is None:
-        raise AccessDenied("Only an admin changes the default task rules; a manager edits their own team's.")
-    managed = _managed_teams(store, con, actor)
-    if team_id not in managed:
-        raise AccessDenied(f"You manage {'team ' + ', '.join(map(str, managed)) if managed else 'no team'}, "
-                           f"not team {team_id}: a manager edits only their own team's task rules.")
-
 
 def rules(store: Store, actor: Actor, team_id: int | None) -> pl.DataFrame:
     """The task rules of `team_id` (None: the default): its own, the stored defaults and the built-in ones, each
@@ -306,7 +291,7 @@ def save_rule(store: Store, actor: Actor, rule_id: int | None, team_id: int | No
     with store.write() as con:
         if team_id is not None:
             _team(store, con, team_id)
-        _may_edit_rules(store, con, actor, team_id)
+        require_team_editor(store, con, actor, team_id, *EDITED)
         before = None
         if stored_id is not None:
             old = store.frame("task_rule_row", con, rule_id=stored_id)
@@ -347,7 +332,7 @@ def delete_rule(store: Store, actor: Actor, rule_id: int, now: datetime) -> bool
         if old.is_empty():
             return False
         row = old.row(0, named=True)
-        _may_edit_rules(store, con, actor, row["team_id"])
+        require_team_editor(store, con, actor, row["team_id"], *EDITED)
         store.run("task_rule_delete", con, rule_id=rule_id)
         audit.record(con, actor.username, "delete", "task_rule", rule_id, now, before=_rule_audit(row),
                      reason="deleted")

@@ -30,9 +30,6 @@ SELECT id FROM teams WHERE manager_id = $rep_id
 UNION
 SELECT team_id FROM reps WHERE id = $rep_id AND team_id IS NOT NULL;
 
--- name: mail_teams_managed
-SELECT id FROM teams WHERE manager_id = $rep_id ORDER BY id;
-
 -- name: mail_team
 SELECT id, name FROM teams WHERE id = $team_id;
 

@@ -93,6 +93,10 @@ UPDATE teams SET manager_id = $manager_id WHERE id = $team_id;
 -- name: setting
 SELECT value FROM settings WHERE key = $key;
 
+-- name: teams_managed
+-- The teams a manager leads (the same rule as their row scope: teams.manager_id).
+SELECT id FROM teams WHERE manager_id = $rep_id ORDER BY id;
+
 -- name: put_setting
 INSERT OR REPLACE INTO settings VALUES ($key, $value);
 

@@ -11,9 +11,6 @@ UNION
 SELECT id FROM teams WHERE manager_id = $rep_id
 ORDER BY id;
 
--- name: seq_teams_managed
-SELECT id FROM teams WHERE manager_id = $rep_id ORDER BY id;
-
 -- name: seq_team
 SELECT id, name FROM teams WHERE id = $team_id;
 

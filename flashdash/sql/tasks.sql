@@ -51,10 +51,6 @@ DELETE FROM task_rules WHERE id = $rule_id;
 -- name: task_team
 SELECT id, name AS team, manager_id FROM teams WHERE id = $team_id;
 
--- name: task_teams_managed
--- The teams a manager leads (the same rule as their row scope: teams.manager_id).
-SELECT id FROM teams WHERE manager_id = $rep_id ORDER BY id;
-
 -- name: task_rule_events
 -- What task rules react to, recorded at or after $since: a lead entering a stage (recorded when it changed) and an
 -- activity being logged (recorded when its audit record says it was logged; an activity without one, e.g. an

@@ -243,7 +243,7 @@ def test_a_manager_sets_their_teams_policy_and_their_leads_follow_it(store: Stor
 
 
 @pytest.mark.parametrize(("username", "team_id", "message"), [
-    ("manager", NORTHEAST, "teams they manage only"),
+    ("manager", NORTHEAST, "only their own team.s routing policies"),
     ("manager", None, "Only an admin changes the default"),
     ("rep", WEST, "may not change routing policies"),
     ("analyst", WEST, "may not change routing policies"),

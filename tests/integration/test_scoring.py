@@ -322,7 +322,7 @@ def test_a_manager_saves_their_own_teams_rules_and_no_one_elses(store):
     rows = [{"label": "Demo booked", "field": "demos", "op": "gte", "value": "1", "points": 15}]
     saved = scoring.save_rules(store, manager, team, rows, NOW)
     assert saved.select("team_id", "label", "points").rows() == [(team, "Demo booked", 15.0)]
-    with pytest.raises(AccessDenied, match="teams they manage"):
+    with pytest.raises(AccessDenied, match="only their own team.s score rules"):
         scoring.save_rules(store, manager, other, rows, NOW)
     with pytest.raises(AccessDenied, match="Only an admin"):
         scoring.save_rules(store, manager, None, rows, NOW)
