@@ -66,29 +66,14 @@ FROM (SELECT unnest($ids) AS id, unnest($befores) AS before, unnest($afters) AS 
 WHERE a.id = b.id;
 
 -- name: audit_search
--- The records matching the Admin view's filters, newest first; every filter is optional (NULL or '').
+-- The records matching the Admin view's filters, newest first.
 SELECT id, seq, logged_at, actor, action, entity, entity_id, reason, before, after, redacted_at
-FROM audit_log
-WHERE ($start::DATE IS NULL OR logged_at >= $start::DATE)
-  AND ($end::DATE IS NULL OR logged_at < $end::DATE + INTERVAL 1 DAY)
-  AND ($who = '' OR actor = $who)
-  AND ($action = '' OR action = $action)
-  AND ($entity = '' OR entity = $entity)
-  AND ($entity_id = '' OR entity_id = $entity_id)
-  AND ($text = '' OR contains(lower(coalesce(reason, '')), lower($text)))
+FROM audit_matching($start, $end, $who, $action, $entity, $entity_id, $text)
 ORDER BY logged_at DESC, id DESC
 LIMIT $limit;
 
 -- name: audit_search_count
-SELECT count(*)
-FROM audit_log
-WHERE ($start::DATE IS NULL OR logged_at >= $start::DATE)
-  AND ($end::DATE IS NULL OR logged_at < $end::DATE + INTERVAL 1 DAY)
-  AND ($who = '' OR actor = $who)
-  AND ($action = '' OR action = $action)
-  AND ($entity = '' OR entity = $entity)
-  AND ($entity_id = '' OR entity_id = $entity_id)
-  AND ($text = '' OR contains(lower(coalesce(reason, '')), lower($text)));
+SELECT count(*) FROM audit_matching($start, $end, $who, $action, $entity, $entity_id, $text);
 
 -- name: audit_facets
 -- The values the Admin view's filters offer.

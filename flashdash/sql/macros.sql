@@ -56,3 +56,14 @@ WHERE a.occurred_at >= d0 AND a.occurred_at < d1 + INTERVAL 1 DAY
         WHERE (len(regions) = 0 OR list_contains(regions, region_id))
           AND (len(verticals) = 0 OR list_contains(verticals, vertical))
           AND (len(channels) = 0 OR list_contains(channels, channel))));
+
+-- Audit records matching the Admin view's filters (flashdash.audit.search); every filter is optional (NULL or '').
+CREATE OR REPLACE MACRO audit_matching(d0, d1, who, act, ent, ent_id, txt) AS TABLE
+SELECT * FROM audit_log
+WHERE (d0::DATE IS NULL OR logged_at >= d0::DATE)
+  AND (d1::DATE IS NULL OR logged_at < d1::DATE + INTERVAL 1 DAY)
+  AND (who = '' OR actor = who)
+  AND (act = '' OR action = act)
+  AND (ent = '' OR entity = ent)
+  AND (ent_id = '' OR entity_id = ent_id)
+  AND (txt = '' OR contains(lower(coalesce(reason, '')), lower(txt)));

@@ -8,7 +8,7 @@ import streamlit as st
 from flashdash import clock, privacy
 from flashdash.access import AccessDenied, Actor
 from flashdash.store import StoreError
-from flashdash.ui.store import current_store, show_problem
+from flashdash.ui.store import cached, current_store, show_problem
 
 KEY = "admin.privacy"
 
@@ -113,7 +113,7 @@ def _retention(actor: Actor) -> None:
     st.markdown("**Retention policy**")
     st.caption("Closed leads (lost or disqualified, never a customer) untouched for this many months are "
                "anonymized, or purged (every row about them deleted), by the nightly `apply_retention` job.")
-    policy = privacy.retention_policy(current_store())
+    policy = cached(privacy.retention_policy)
     with st.form(f"{KEY}.retention_form"):
         c1, c2 = st.columns(2)
         months = c1.number_input("Months (0: off)", min_value=0, max_value=120, value=policy["months"] or 0,
