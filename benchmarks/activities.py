@@ -28,7 +28,7 @@ from benchmarks import stores
 from flashdash import activities, clock, effectiveness, mail, sequences, tasks, tracking
 from flashdash.access import resolve_actor
 from flashdash.activities import NewActivity
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     path = source.with_name(f"bench-activities-{args.scale}.duckdb")
     for old in path.parent.glob(path.name + "*"):
         shutil.rmtree(old) if old.is_dir() else old.unlink()
-    shutil.copy(source, path)
+    copy_file(source, path)
     store = Store(path)
     now = datetime.fromisoformat(store.scalar("setting", key="demo_as_of") or clock.now().isoformat())
     task_count = _rows(store, "SELECT count(*) FROM tasks")[0][0]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import tempfile
 import time
@@ -24,7 +23,7 @@ import polars as pl
 from benchmarks import stores
 from flashdash import assignment, store
 from flashdash.access import Actor
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 
 NOW = datetime(2026, 6, 30, 12, 0)  # a Tuesday: every demo seller works
 ADMIN = Actor("admin", "Ada Admin", "admin")
@@ -42,7 +41,7 @@ FROM (SELECT *, row_number() OVER (ORDER BY hash(id, 7)) AS k FROM leads ORDER B
 
 def prepared(base: Store, work: Path, leads: int, enforce_caps: bool) -> Store:
     """A fresh copy of the store with `leads` new unowned leads (and caps lifted unless enforced)."""
-    shutil.copy(base.path, work)
+    copy_file(base.path, work)
     s = Store(work)
     with s.write() as con:
         con.execute(NEW_LEADS, [NOW, NOW, leads]).fetchall()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import tempfile
 import time
@@ -25,7 +24,7 @@ import numpy as np
 
 from benchmarks import stores
 from flashdash import predictive, scoring, store
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 
 NOW = datetime(2026, 6, 30, 12, 0)
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     base = Store(args.db) if args.db else stores.build(ROOT / "data" / f"bench-scoring-{args.scale}.duckdb", args.scale, NOW)
     with tempfile.TemporaryDirectory(prefix="bench-scoring-") as d:
         os.environ["FLASHDASH_MODELS"] = str(Path(d) / "models")
-        shutil.copy(base.path, Path(d) / "store.duckdb")
+        copy_file(base.path, Path(d) / "store.duckdb")
         s = Store(Path(d) / "store.duckdb")
         s.ensure_schema(NOW)
         print(f"Store {base.path}: {s.scalar('count_leads'):,} leads; {os.cpu_count()} cores; "

@@ -97,6 +97,44 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return audit.cmd_verify(args)
 
 
+def cmd_keys_status(args: argparse.Namespace) -> int:
+    """Sealed values per column and key; 1 when any contact value is stored readable."""
+    from flashdash import pii
+
+    store = _store(args)
+    store.ensure_schema()
+    status = pii.key_status(store)
+    ring = store.keyring
+    print(f"Current key: {ring.current}; keys held: {', '.join(ring.keys)}")
+    for row in status.iter_rows(named=True):
+        print(f"{row['column']}: {row['values']:,} {'readable' if row['key_id'] == 'readable' else 'under ' + row['key_id']}")
+    return 1 if (status["key_id"] == "readable").any() else 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """Re-seal every value sealed under an older key with the current one."""
+    from flashdash import clock, pii
+    from flashdash.exports import CLI_ACTOR
+
+    store = _store(args)
+    store.ensure_schema()
+    done = pii.rotate(store, CLI_ACTOR, clock.now())
+    total = sum(done.values())
+    for column, n in sorted(done.items()):
+        print(f"{column}: {n:,} re-sealed")
+    print(f"Re-sealed {total:,} values under key {store.keyring.current}. Older keys can now be dropped from the "
+          "settings once `keys status` shows none left under them (and after the backups made before today expire).")
+    return 0
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    """A fresh random key, to put first in FLASHDASH_ENCRYPTION_KEYS before a rotation."""
+    from flashdash import crypto
+
+    print(f"{args.id}:{crypto.new_key()}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from flashdash import predictive
 
@@ -293,6 +331,18 @@ def main(argv: list[str] | None = None) -> int:
                                             "record")
     p.add_argument("--db", help="the store file (default: FLASHDASH_DB or data/flashdash.duckdb)")
     p.set_defaults(fn=cmd_audit_verify)
+    p = sub.add_parser("keys", help="the encryption keys of contact data")
+    keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    for name, fn, help_text in (("status", cmd_keys_status, "sealed values per column and key (exit 1 when any "
+                                                             "contact value is stored readable)"),
+                                ("rotate", cmd_keys_rotate, "re-seal values under older keys with the current one "
+                                                            "(the first in FLASHDASH_ENCRYPTION_KEYS)")):
+        p = keys_sub.add_parser(name, help=help_text)
+        p.add_argument("--db", help="the store file (default: FLASHDASH_DB or data/flashdash.duckdb)")
+        p.set_defaults(fn=fn)
+    p = keys_sub.add_parser("new", help="print a fresh key as id:base64, to put first in FLASHDASH_ENCRYPTION_KEYS")
+    p.add_argument("--id", default="k2", help="the new key's id (default k2)")
+    p.set_defaults(fn=cmd_keys_new)
     p = add("access-review", cmd_access_review, "write the access review (users, roles, scope, last sign-in) to a CSV")
     p.add_argument("file", help="the CSV file to write")
     p = add("export", cmd_export, "write one entity, every row, to a CSV, Excel or Parquet file")

@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from flashdash import audit, leads, tasks
+from flashdash import audit, crypto, leads, tasks
 from flashdash.access import AccessDenied, Actor
 from flashdash.entities import ACTIVITY_TYPES
 from flashdash.imports import detect_formats, parse_datetime_expr
@@ -57,6 +57,7 @@ class NewActivity:
     template_id: int | None = None  # the template that prefilled the form (a negative id: a starter template)
     fields_typed: int | None = None  # from `fields_typed`; None when not measured
     source: str = "form"  # form | queue | bulk | csv | sequence | email
+    sensitive: bool = False  # the notes are stored sealed (personal or confidential details)
 
 
 def _text(value: str | None) -> str | None:
@@ -179,7 +180,10 @@ def _insert(store: Store, con: Any, actor: Actor, activity: NewActivity, lead: d
     """One activity inside the caller's write: the row, the lead's first response, the audit record and the
     template's follow-up task. The caller has validated it and checked the lead's scope."""
     rep_id = actor.rep_id if actor.rep_id is not None else lead["owner_id"]
-    new_id = store.scalar("activity_insert", con, rep_id=rep_id, **asdict(activity))
+    values = asdict(activity)
+    if activity.sensitive:
+        values["notes"] = crypto.seal(store.keyring, activity.notes, "text")
+    new_id = store.scalar("activity_insert", con, rep_id=rep_id, **values)
     store.run("activity_first_response", con, lead_id=activity.lead_id, occurred_at=activity.occurred_at)
     audit.record(con, actor.username, "create", "activity", new_id, now,
                  after={**asdict(activity), "rep_id": rep_id}, reason="logged")

@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from flashdash import crypto, pii
 from flashdash.access import PII_COLUMNS, AccessDenied, Actor
 from flashdash.store import Store, db_path
 
@@ -61,17 +62,22 @@ def record(
     after: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> None:
-    """Append one audit record inside the caller's unit of work (so it commits or rolls back with it)."""
+    """Append one audit record inside the caller's unit of work (so it commits or rolls back with it). Contact
+    values in before and after (pii.AUDIT_KEYS) are stored sealed."""
     con.execute(
         "INSERT INTO audit_log (id, logged_at, actor, action, entity, entity_id, before, after, reason) "
         "VALUES (nextval('audit_log_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
         [now, actor, action, entity, None if entity_id is None else str(entity_id),
-         _json(before), _json(after), reason],
+         _json(con, before), _json(con, after), reason],
     )
 
 
-def _json(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value, default=str, sort_keys=True)
+def _json(con: duckdb.DuckDBPyConnection, value: dict[str, Any] | list[Any] | None) -> str | None:
+    if value is None:
+        return None
+    if pii.holds_pii(value):
+        value = pii.seal_json(crypto.for_connection(con), value)
+    return json.dumps(value, default=str, sort_keys=True)
 
 
 # ---------------------------------------------------------------- the canonical record and its hashes
@@ -86,7 +92,8 @@ def canonical(row: Mapping[str, Any]) -> bytes:
         ["flashdash-audit-v1", id, logged_at, actor, action, entity, entity_id, before, after, reason]
 
     with `id` an integer, `logged_at` ISO 8601 to the microsecond without a zone ("2026-06-30T12:00:00.000000"),
-    `before` and `after` the stored JSON text exactly as stored (not re-parsed: any change to it counts), missing
+    `before` and `after` the stored JSON text exactly as stored (not re-parsed: any change to it counts) with any
+    sealed values in it opened (so that re-sealing them under a new key leaves the hash as it was), missing
     values as null, ASCII only (non-ASCII characters escaped), separators "," and ":" without spaces. The chain
     columns (seq, hashes) and redacted_at are not content: the chain covers them by linking."""
     logged_at = row["logged_at"]
@@ -299,12 +306,16 @@ def redact(store: Store, con: duckdb.DuckDBPyConnection, record_ids: Iterable[in
     ids = sorted({int(i) for i in record_ids})
     if not ids:
         return 0
-    rows = store.frame("audit_records_by_id", con, record_ids=ids)
+    rows = store.sealed_frame("audit_records_by_id", con, record_ids=ids)
+    ring = store.keyring
     changed: dict[str, list[Any]] = {"ids": [], "befores": [], "afters": []}
     for row in rows.iter_rows(named=True):
-        before, after = _blank_json(row["before"], names, low), _blank_json(row["after"], names, low)
-        if before != row["before"] or after != row["after"]:
+        # blanked as read (sealed values opened); what is kept is stored sealed again
+        texts = [(row[k], crypto.open_text(ring, row[k])) for k in ("before", "after")]
+        blanked = [(raw, opened, _blank_json(opened, names, low)) for raw, opened in texts]
+        if any(new != opened for _, opened, new in blanked):
             changed["ids"].append(row["id"])
+            before, after = (raw if new == opened else _resealed(con, new) for raw, opened, new in blanked)
             changed["befores"].append(before)
             changed["afters"].append(after)
     if changed["ids"]:
@@ -313,6 +324,12 @@ def redact(store: Store, con: duckdb.DuckDBPyConnection, record_ids: Iterable[in
                                                                     "fields": sorted(names)},
                reason="personal data erased; the records keep their content hashes")
     return len(changed["ids"])
+
+
+def _resealed(con: duckdb.DuckDBPyConnection, text: str | None) -> str | None:
+    """A blanked before/after as stored: JSON with its remaining contact values sealed, other text as it is."""
+    value = _load(text)
+    return _json(con, value) if isinstance(value, dict | list) else text
 
 
 def _redactions(store: Store) -> set[int]:

@@ -1,10 +1,12 @@
 """Field-level encryption of contact data: the keyring, AES-GCM for the values, a keyed hash (blind index) for
 exact-match lookups, and what key rotation needs.
 
-A value is stored as `enc1:<key id>:<base64url(nonce | ciphertext | tag)>`, sealed with AES-256-GCM under the
-key named by its id, with the column it belongs to (`leads.email`) as associated data: a value copied into
-another column, or changed by one bit, fails to decrypt with a message saying so. Each value has a fresh
-random 96-bit nonce.
+A value is stored as `enc1:<key id>:<kind>:<base64url(nonce | ciphertext | tag)>`, sealed with AES-256-GCM
+under the key named by its id, with its kind (name, email, phone, text) as associated data: a value changed by
+one bit, or passed off as another kind, fails to open with a message saying so. Each value has a fresh random
+96-bit nonce, so equal values are stored differently; exact-match lookups use the blind index instead.
+Sealed values may also sit inside a JSON document (an audit record's before and after): `open_text` opens
+them wherever they are.
 
 Keys. `FLASHDASH_ENCRYPTION_KEYS` (or `keys` in the `[encryption]` table of .streamlit/secrets.toml) lists
 `id:base64 key` pairs, the first being the one new values are sealed with and the others older keys still
@@ -29,10 +31,13 @@ import os
 import re
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -138,53 +143,95 @@ def load(store_path: Path, secrets_path: Path | None = None, environ: Mapping[st
     return Keyring(keys, current, _key(index, "The blind index key"))
 
 
+KINDS = ("name", "email", "phone", "text")  # what a sealed value is: its associated data
+TOKEN = re.compile(PREFIX + r":([A-Za-z0-9_-]{1,32}):(name|email|phone|text):([A-Za-z0-9_-]+=*)")
+
+
 def is_sealed(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX + ":")
 
 
+def _parts(token: str) -> tuple[str, str, str]:
+    match = TOKEN.fullmatch(token)
+    if match is None:
+        raise CryptoError("This is not a sealed value (it does not read 'enc1:<key>:<kind>:<data>').")
+    return match.group(1), match.group(2), match.group(3)
+
+
 def key_id(token: str) -> str:
     """The id of the key a sealed value was sealed with."""
-    parts = token.split(":", 2)
-    if len(parts) != 3 or parts[0] != PREFIX:
-        raise CryptoError("This is not a sealed value (it does not start with 'enc1:').")
-    return parts[1]
+    return _parts(token)[0]
 
 
-def seal(keyring: Keyring, value: str | None, column: str) -> str | None:
-    """The value sealed for `column` ('table.column') under the current key; None stays None."""
+@lru_cache(maxsize=64)
+def _aead(key: bytes) -> AESGCM:
+    return AESGCM(key)
+
+
+def seal(keyring: Keyring, value: str | None, kind: str) -> str | None:
+    """The value sealed as `kind` (name, email, phone or text) under the current key; None stays None. The kind
+    is authenticated with it: a value cannot be passed off as another kind."""
     if value is None:
         return None
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
     nonce = os.urandom(NONCE_BYTES)
-    body = AESGCM(keyring.keys[keyring.current]).encrypt(nonce, value.encode(), column.encode())
-    return f"{PREFIX}:{keyring.current}:{base64.urlsafe_b64encode(nonce + body).decode()}"
+    body = _aead(keyring.keys[keyring.current]).encrypt(nonce, value.encode(), kind.encode())
+    return f"{PREFIX}:{keyring.current}:{kind}:{base64.urlsafe_b64encode(nonce + body).decode()}"
 
 
-def open_(keyring: Keyring, token: str | None, column: str) -> str | None:
-    """The plaintext of a value sealed for `column`; None stays None. CryptoError when the key is missing or the
-    value was altered or belongs to another column."""
+def open_(keyring: Keyring, token: str | None, kind: str | None = None) -> str | None:
+    """The plaintext of a sealed value; None stays None. `kind`, when given, must be the kind it was sealed as.
+    CryptoError when the key is missing, the value was altered, or it is of another kind."""
     if token is None:
         return None
-    kid = key_id(token)
+    kid, sealed_kind, data = _parts(token)
+    if kind is not None and sealed_kind != kind:
+        raise CryptoError(f"A value sealed as {sealed_kind} was found where {kind} belongs: it was copied from "
+                          "another column.")
     key = keyring.keys.get(kid)
     if key is None:
-        raise CryptoError(f"A value in {column} was sealed with key {kid!r}, which is not in the keyring: add it "
-                          f"back to {KEYS_ENV} (after the current key) until the rotation has re-sealed it.")
+        raise CryptoError(f"A value was sealed with key {kid!r}, which is not in the keyring: add it back to "
+                          f"{KEYS_ENV} (after the current key) until the rotation has re-sealed it.")
     try:
-        raw = base64.urlsafe_b64decode(token.split(":", 2)[2])
-        return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], column.encode()).decode()
+        raw = base64.urlsafe_b64decode(data)
+        return _aead(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], sealed_kind.encode()).decode()
     except (InvalidTag, binascii.Error, ValueError):
-        raise CryptoError(f"A value in {column} fails its authentication check: it was changed, or copied from "
-                          "another column.") from None
+        raise CryptoError(f"A sealed {sealed_kind} fails its authentication check: it was changed, or the keyring is "
+                          f"not the one it was sealed with (key {kid!r} of another store?).") from None
 
 
-def reseal(keyring: Keyring, token: str | None, column: str) -> str | None:
+def open_text(keyring: Keyring, text: str | None) -> str | None:
+    """`text` with every sealed value inside it opened (a JSON document holding some, or one whole value)."""
+    if text is None or PREFIX not in text:
+        return text
+    return TOKEN.sub(lambda m: _json_safe(open_(keyring, m.group(0)), text, m.start()), text)
+
+
+def _json_safe(plain: str | None, text: str, at: int) -> str:
+    """Inside a JSON string a value needs its quotes and backslashes escaped; as the whole text it does not."""
+    plain = plain or ""
+    if at > 0 and text[at - 1] == '"':
+        return json.dumps(plain)[1:-1]
+    return plain
+
+
+def reseal(keyring: Keyring, token: str | None, kind: str | None = None) -> str | None:
     """A value re-sealed under the current key (rotation); unchanged when it already is."""
     if token is None or key_id(token) == keyring.current:
         return token
-    return seal(keyring, open_(keyring, token, column), column)
+    return seal(keyring, open_(keyring, token, kind), _parts(token)[1])
 
 
-NORMALISE = {"email": lambda v: v.strip().lower(), "phone": lambda v: re.sub(r"\D", "", v)}
+def reseal_text(keyring: Keyring, text: str | None) -> str | None:
+    """`text` with every sealed value inside it re-sealed under the current key."""
+    if text is None or PREFIX not in text:
+        return text
+    return TOKEN.sub(lambda m: reseal(keyring, m.group(0)) or "", text)
+
+
+NORMALISE = {"email": lambda v: v.strip().lower(), "phone": lambda v: re.sub(r"\D", "", v),
+             "name": lambda v: " ".join(v.lower().split())}
 
 
 def blind_index(keyring: Keyring, value: str | None, kind: str) -> str | None:
@@ -197,3 +244,34 @@ def blind_index(keyring: Keyring, value: str | None, kind: str) -> str | None:
         return None
     digest = hmac.new(keyring.index_key, f"{kind}:{normal}".encode(), hashlib.sha256).hexdigest()
     return digest[:INDEX_CHARS]
+
+
+def for_store(store_path: Path | str) -> Keyring:
+    """The keyring of the store at `store_path` (loaded once per process and settings)."""
+    env = os.environ
+    secrets_stamp = SECRETS.stat().st_mtime_ns if SECRETS.exists() else 0
+    return _cached(str(Path(store_path).resolve()), env.get(KEYS_ENV), env.get(INDEX_ENV), secrets_stamp)
+
+
+@lru_cache(maxsize=16)
+def _cached(path: str, keys: str | None, index: str | None, secrets_stamp: int) -> Keyring:
+    return load(Path(path))
+
+
+def for_connection(con: Any) -> Keyring:
+    """The keyring of the store a DuckDB connection has open."""
+    ((path,),) = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    if not path:
+        raise CryptoError("An in-memory database has no keyring: seal values in a connection to the store.")
+    return for_store(path)
+
+
+def open_frame(frame: pl.DataFrame, keyring: Callable[[], Keyring]) -> pl.DataFrame:
+    """`frame` with every sealed value in its text columns opened (whole values and values inside JSON text);
+    the keyring is loaded only when a sealed value is there."""
+    sealed = [c for c, t in frame.schema.items() if t == pl.String and frame[c].str.contains(PREFIX + ":", literal=True).any()]
+    if not sealed:
+        return frame
+    ring = keyring()
+    return frame.with_columns(pl.Series(c, [open_text(ring, v) for v in frame[c].to_list()], pl.String)
+                              for c in sealed)

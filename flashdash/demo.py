@@ -25,7 +25,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from flashdash import demo_history
+from flashdash import demo_history, pii
 from flashdash.entities import COMPANY_SIZES, INTEREST_LEVELS, LEAD_STATUSES
 from flashdash.store import Store
 
@@ -61,6 +61,7 @@ DEMO_TABLES = (
     "rep_territories",
     "customer_usage",
     "customers",
+    "opportunity_changes",
     "opportunities",
     "activities",
     "lead_stage_changes",
@@ -1227,13 +1228,14 @@ def generate(store: Store, scale: str = "S", seed: int = 42, now: datetime | Non
             )
         for table in DEMO_TABLES:
             con.execute(f'DELETE FROM "{table}"')  # noqa: S608
-        frames = {**org.frames, "reps": reps, "rep_territories": rep_territories, "leads": leads.frame,
+        sealed = pii.lead_frame(store.keyring, leads.frame)  # contact fields are stored sealed
+        frames = {**org.frames, "reps": reps, "rep_territories": rep_territories, "leads": sealed,
                   "lead_stage_changes": changes, "opportunities": opps, "customers": customers.frame}
         for table, frame in frames.items():
             _insert(con, table, frame)
             counts[table] = frame.height
         # at L these frames are a few hundred MB that the activities and usage chunks can use instead
-        del frames, lead_frame, changes, opps
+        del frames, lead_frame, changes, opps, sealed
         leads.frame = customers.frame = pl.DataFrame()
 
         scale_factor = _activity_scale(funnel, leads)

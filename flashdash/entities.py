@@ -119,6 +119,11 @@ class Lead(SQLModel, table=True):
     # qualification: the merchant confirmed a budget (a server default: bulk inserts may leave it out)
     budget_confirmed: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     assigned_at: datetime | None = _ts(default=None)
+    # Contact fields are stored sealed (flashdash.crypto); these keyed hashes find a lead by exact email or phone
+    # without opening them, and the domain feeds the free-mail scoring rule.
+    email_bidx: str | None = Field(default=None, index=True)
+    phone_bidx: str | None = Field(default=None, index=True)
+    email_domain: str | None = None
 
 
 class LeadStageChange(SQLModel, table=True):
@@ -147,6 +152,7 @@ class Activity(SQLModel, table=True):
     template_id: int | None = None  # the activity template that prefilled the form
     fields_typed: int | None = None  # fields the person typed (not prefilled): manual data entry, measured
     source: str | None = None  # form | queue | bulk | csv | sequence | import | demo
+    notes_sensitive: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})  # sealed
 
 
 class Opportunity(SQLModel, table=True):
@@ -163,6 +169,59 @@ class Opportunity(SQLModel, table=True):
     closed_at: datetime | None = _ts(default=None)
     won: bool | None = None
     loss_reason: str | None = None
+    win_reason: str | None = None  # why it was won, captured when it closes (as loss_reason is when it is lost)
+    competitor: str | None = None  # who else the merchant weighed ("none" when nobody)
+    discount_pct: float | None = Field(default=None, sa_type=Double)  # off list price, 0-100
+    products: str | None = None  # comma-separated: payments, pos, payouts, invoicing, lending
+    contacts: int | None = None  # people on the merchant's side engaged in the deal
+
+
+class OpportunityChange(SQLModel, table=True):
+    """A deal's stage, expected close or amount as it changed: stage durations and pushed close dates."""
+
+    __tablename__ = "opportunity_changes"
+    id: int | None = Field(default=None, sa_column=_pk("opportunity_changes_id_seq"))
+    opportunity_id: int = Field(index=True)
+    field: str  # stage | expected_close | amount
+    from_value: str | None = None
+    to_value: str | None = None
+    changed_at: datetime = _ts()
+    actor: str = "system"
+
+
+class Scenario(SQLModel, table=True):
+    """A saved what-if plan: its slider values and what they gave, to compare side by side."""
+
+    __tablename__ = "scenarios"
+    id: int | None = Field(default=None, sa_column=_pk("scenarios_id_seq"))
+    title: str
+    team_id: int | None = None  # None: the whole company
+    created_by: str
+    created_at: datetime = _ts()
+    params: str  # JSON: win_rate, deal_size, cycle_length, lead_volume, headcount (multipliers)
+    results: str | None = None  # JSON: the forecast and attainment they gave when saved
+
+
+class AnalyticsRun(SQLModel, table=True):
+    """A scheduled refresh's result (forecast, velocity, deal risk): the pages read the latest of each kind."""
+
+    __tablename__ = "analytics_runs"
+    id: int | None = Field(default=None, sa_column=_pk("analytics_runs_id_seq"))
+    kind: str = Field(index=True)  # forecast | velocity | deal_risk
+    as_of: datetime = _ts()
+    computed_at: datetime = _ts()
+    payload: str  # JSON
+
+
+class DealRisk(SQLModel, table=True):
+    """Each open deal's risk as the last deal-risk run left it (replaced whole by each run)."""
+
+    __tablename__ = "deal_risks"
+    opportunity_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    level: str  # low | medium | high
+    score: float = Field(sa_type=Double)  # 0-1: the historical loss rate of deals with these signs
+    reasons: str | None = None  # JSON list of the signs behind it
+    computed_at: datetime = _ts()
 
 
 class Customer(SQLModel, table=True):

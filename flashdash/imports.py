@@ -34,7 +34,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
 
-from flashdash import audit, faults
+from flashdash import audit, crypto, faults, pii
 from flashdash.access import AccessDenied, Actor
 from flashdash.mapping import (
     BOOL_FALSE,
@@ -683,7 +683,7 @@ def _q(name: str) -> str:
 
 REF_KEYS = {  # how a reference finds its record: candidate expressions, tried in order
     "reps": ("external_id", "lower(email)", "lower(name)"),
-    "leads": ("external_id", "lower(email)"),
+    "leads": ("external_id", "email_bidx"),  # a lead's email is sealed: found by its blind index
     "customers": ("external_id", "lower(merchant_name)"),
     "teams": ("lower(name)",),
     "regions": ("lower(name)",),
@@ -693,6 +693,11 @@ REF_NAMES = {"reps": "name", "teams": "name", "regions": "name", "customers": "m
 UNIQUE_REFS = ("reps", "teams", "regions")  # two records answering to one name is an error here
 CREATABLE = ("reps", "teams", "regions")
 CATEGORY_COLUMNS = ("channel", "vertical", "lead_type", "behaviour_profile", "business_type")
+# What an import writes of a lead's contact fields: sealed (flashdash.pii), with the indexes derived from them.
+SEALED = {("leads", c): kind for c, kind in pii.LEAD_KINDS.items()}
+DERIVED = {"email_bidx": "fd_bidx(email, 'email')", "phone_bidx": "fd_bidx(phone, 'phone')",
+           "email_domain": "fd_domain(email)"}
+DERIVED_FROM = {"email_bidx": "email", "phone_bidx": "phone", "email_domain": "email"}
 
 
 @dataclass
@@ -731,6 +736,7 @@ class _Apply:
         self.x("CREATE OR REPLACE TEMP TABLE staged_rows AS SELECT * FROM read_parquet(?) WHERE _row > 0 ORDER BY _row",
                [files])
         self._renumber()
+        self._derive_indexes()
         self.x("ALTER TABLE staged_rows ADD COLUMN _id BIGINT")
         self.x("ALTER TABLE staged_rows ADD COLUMN _new_id BIGINT")
         self.x("ALTER TABLE staged_rows ADD COLUMN _outcome VARCHAR")
@@ -748,6 +754,26 @@ class _Apply:
         self._outcomes()
         self.step(0.85, "Writing")
         self._write()
+
+    def _derive_indexes(self) -> None:
+        """A lead's blind indexes and email domain, from its readable email and phone while they are staged."""
+        if self.spec.table != "leads":
+            return
+        cols = _stage_columns(self.con)
+        pii.register(self.con)
+        for column, expr in DERIVED.items():
+            if DERIVED_FROM[column] in cols:
+                self.x(f"ALTER TABLE staged_rows ADD COLUMN {column} VARCHAR")
+                self.x(f"UPDATE staged_rows SET {column} = {expr}")
+
+    def _value(self, column: str, expr: str, kind: str) -> str:
+        """`expr` as the table column stores it: cast to its type, and sealed for a lead's contact field."""
+        sealed = SEALED.get((self.spec.table, column))
+        return f"fd_seal(CAST({expr} AS VARCHAR), '{sealed}')" if sealed else f"CAST({expr} AS {kind})"
+
+    def _stored(self, column: str, expr: str) -> str:
+        """A table column's value as comparable with a staged one (a sealed value opened)."""
+        return f"fd_open({expr})" if (self.spec.table, column) in SEALED else expr
 
     def _renumber(self) -> None:
         """Accepted rows were numbered as read; rejected CSV lines sit between them."""
@@ -776,10 +802,14 @@ class _Apply:
             return
         candidates = self._candidates(target)
         lookup = values.with_columns(key=pl.col("v").str.strip_chars().str.to_lowercase(), exact=pl.col("v"))
+        if "email_bidx" in REF_KEYS[target]:
+            ring = crypto.for_connection(self.con)
+            lookup = lookup.with_columns(bidx=pl.Series([crypto.blind_index(ring, v, "email")
+                                                         for v in values["v"].to_list()], dtype=pl.String))
         found: list[pl.DataFrame] = []
         for i, expr in enumerate(REF_KEYS[target]):
             seen = pl.concat(found)["v"] if found else pl.Series("v", [], pl.String)
-            probe = "exact" if expr == "external_id" else "key"
+            probe = {"external_id": "exact", "email_bidx": "bidx"}.get(expr, "key")
             found.append(candidates.filter(pl.col(f"k{i}").is_not_null())
                          .group_by(f"k{i}").agg(id=pl.col("id").min(), n=pl.len())
                          .join(lookup.filter(~pl.col("v").is_in(seen)), left_on=f"k{i}", right_on=probe)
@@ -942,6 +972,8 @@ class _Apply:
             f = self.spec.field(key)
             if f.kind == "ref":
                 out.append((f.target, f.target))
+            elif (self.spec.table, f.target) in SEALED and f"{f.target}_bidx" in _stage_columns(self.con):
+                out.append((f"{f.target}_bidx", f"{f.target}_bidx"))  # sealed: matched by the blind index
             elif f.kind == "email" or key in ("name", "merchant_name"):
                 out.append((f"lower(trim({_q(key)}))", f"lower(trim({_q(key)}))"))
             else:
@@ -1036,7 +1068,7 @@ class _Apply:
             if target in have and target not in self.spec.key_columns:
                 cols.append(target)
         stage_cols = _stage_columns(self.con)
-        for extra in ("external_id", "lead_id", "stage", "won"):
+        for extra in ("external_id", "lead_id", "stage", "won", *DERIVED):
             if extra in have and extra in stage_cols and extra not in cols:
                 cols.append(extra)
         return cols
@@ -1072,8 +1104,8 @@ class _Apply:
                    "WHERE _outcome IS NULL")
             return
         types = _columns(self.con, self.spec.table)
-        changed = " OR ".join(f"(s.{_q(c)} IS NOT NULL AND CAST(s.{_q(c)} AS {types[c]}) IS DISTINCT FROM t.{_q(c)})"
-                              for c in cols) or "false"
+        changed = " OR ".join(f"(s.{_q(c)} IS NOT NULL AND CAST(s.{_q(c)} AS {types[c]}) IS DISTINCT FROM "
+                              f"{self._stored(c, f't.{_q(c)}')})" for c in cols) or "false"
         on = self._existing_join("t", "s")
         self.x(f"UPDATE staged_rows SET _outcome = 'updated' FROM staged_rows s JOIN {self.spec.table} t ON {on} "
                f"WHERE staged_rows._row = s._row AND staged_rows._outcome IS NULL AND ({changed})")
@@ -1103,7 +1135,7 @@ class _Apply:
         values = []
         params: list[Any] = []
         for c in insert_cols:
-            cast = f"CAST({_q(c)} AS {types[c]})" if c in cols else "NULL"
+            cast = self._value(c, _q(c), types[c]) if c in cols else "NULL"
             if c in defaults:
                 values.append(f"coalesce({cast}, CAST(? AS {types[c]}))")
                 params.append(defaults[c])
@@ -1127,7 +1159,8 @@ class _Apply:
                f"SELECT nextval('import_changes_id_seq'), ?, ?, {t_key}, 'update', to_json(t)::VARCHAR "
                f"FROM {table} t JOIN staged_rows s ON {on} WHERE s._outcome = 'updated'", [self.import_id, table])
         if update_cols:
-            sets = ", ".join(f"{_q(c)} = coalesce(CAST(s.{_q(c)} AS {types[c]}), {table}.{_q(c)})" for c in update_cols
+            sets = ", ".join(f"{_q(c)} = coalesce({self._value(c, f's.{_q(c)}', types[c])}, {table}.{_q(c)})"
+                             for c in update_cols
                              if c not in ("customer_id", "day") or self.spec.name != "usage")
             on_table = on.replace("t.", f"{table}.")
             self.x(f"UPDATE {table} SET {sets} FROM staged_rows s WHERE {on_table} AND s._outcome = 'updated'")
@@ -1220,7 +1253,8 @@ def apply(con: duckdb.DuckDBPyConnection, staged: Staged, actor: Actor, now: dat
         raise RuntimeError(f"import accounting failed: {counts} for {staged.rows_read} rows read")
     quarantine = _quarantine_frame(con, staged)
     if quarantine.height:
-        con.register("_quarantine", quarantine.to_arrow())
+        sealed = pii.seal_series(crypto.for_connection(con), quarantine["cells"], "text")  # the file's own cells
+        con.register("_quarantine", quarantine.with_columns(sealed).to_arrow())
         con.execute("INSERT INTO import_quarantine (id, import_id, row_number, reason, cells) "
                     "SELECT nextval('import_quarantine_id_seq'), ?, row, reason, cells FROM _quarantine", [import_id])
         con.unregister("_quarantine")

@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from flashdash import assignment, audit, qualification, scoring
+from flashdash import assignment, audit, crypto, pii, qualification, scoring
 from flashdash.access import AccessDenied, Actor
 from flashdash.entities import COMPANY_SIZES, INTEREST_LEVELS
 from flashdash.store import Store
@@ -88,7 +88,8 @@ def create_lead(store: Store, actor: Actor, lead: NewLead, now: datetime) -> dic
     lead = validate(lead)
     with store.write() as con:
         if lead.email:
-            same = store.frame("lead_same_email", con, email=lead.email, **actor.scope_params())
+            same = store.frame("lead_same_email", con, email_bidx=crypto.blind_index(store.keyring, lead.email, "email"),
+                               **actor.scope_params())
             if not same.is_empty():
                 row = same.row(0, named=True)
                 where = (f"lead {row['id']} ({row['merchant_name']}, {row['status']})" if row["visible"]
@@ -103,7 +104,8 @@ def create_lead(store: Store, actor: Actor, lead: NewLead, now: datetime) -> dic
         own = actor.role == "rep" and actor.rep_id is not None
         values = {**asdict(lead), "city": city["name"][0] if not city.is_empty() else None}
         lead_id = store.scalar("lead_insert", con, region_id=region_id, submitted_at=now,
-                               owner_id=actor.rep_id if own else None, assigned_at=now if own else None, **values)
+                               owner_id=actor.rep_id if own else None, assigned_at=now if own else None,
+                               **{**values, **pii.lead_values(store.keyring, values)})
         store.run("lead_first_stage", con, lead_id=lead_id, changed_at=now, actor=actor.username,
                   reason="entered by hand")
         audit.record(con, actor.username, "create", "lead", lead_id, now, after=values, reason="new-lead form")

@@ -40,7 +40,7 @@ import psutil
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from flashdash import audit, faults, tracking
+from flashdash import audit, crypto, faults, tracking
 from flashdash.access import AccessDenied, Actor, mask_pii, require_team_editor
 from flashdash.store import Store
 
@@ -145,8 +145,9 @@ def queue_email(store: Store, con: Any, queued_by: str, lead_id: int, subject: s
     rendered = Rendered(subject, body) if why_not else render(subject, body, lead, rep)
     email_id = store.scalar(
         "mail_insert", con, lead_id=lead_id, rep_id=rep.get("id") if rep else None, template_id=template_id,
-        enrollment_id=enrollment_id, step_id=step_id, to_address=lead.get("email"), subject=rendered.subject,
-        body=rendered.body, token=secrets.token_urlsafe(16), status="suppressed" if why_not else "queued",
+        enrollment_id=enrollment_id, step_id=step_id, subject=rendered.subject,
+        to_address=crypto.seal(store.keyring, lead.get("email"), "email"),  # stored sealed, as on the lead
+        body=crypto.seal(store.keyring, rendered.body, "text"), token=secrets.token_urlsafe(16), status="suppressed" if why_not else "queued",
         last_error=why_not, queued_by=queued_by, queued_at=now, next_attempt_at=None if why_not else now)
     audit.record(con, queued_by, "queue" if not why_not else "suppress", "email", email_id, now,
                  after={"lead_id": lead_id, "template_id": template_id, "subject": rendered.subject,

@@ -72,6 +72,26 @@ def _v6(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')  # our own names
 
 
+def _v7(con: duckdb.DuckDBPyConnection) -> None:
+    for table, column, kind in [
+        ("leads", "email_bidx", "VARCHAR"), ("leads", "phone_bidx", "VARCHAR"), ("leads", "email_domain", "VARCHAR"),
+        ("activities", "notes_sensitive", "BOOLEAN DEFAULT false"),
+    ]:
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')  # our own names
+    for column in ("email_bidx", "phone_bidx"):
+        con.execute(f'CREATE INDEX IF NOT EXISTS "ix_leads_{column}" ON leads ({column})')
+    from flashdash import pii  # the keyring sits beside the store; sealing what an older store kept readable
+
+    pii.seal_existing(con)
+
+
+def _v8(con: duckdb.DuckDBPyConnection) -> None:
+    for column, kind in [("win_reason", "VARCHAR"), ("competitor", "VARCHAR"), ("discount_pct", "DOUBLE"),
+                         ("products", "VARCHAR"), ("contacts", "INTEGER")]:
+        con.execute(f'ALTER TABLE opportunities ADD COLUMN IF NOT EXISTS "{column}" {kind}')  # our own names
+    create_tables(con, ["opportunity_changes", "scenarios", "analytics_runs", "deal_risks"])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "core entities: org, leads, activities, opportunities, customers, users, audit", _v1),
     (2, "imports: external ids, declared merchant fields, import history, changes and quarantine", _v2),
@@ -81,6 +101,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] =
     (5, "activities, tasks and email: templates, task rules, sequences, emails and their events, do-not-contact",
      _v5),
     (6, "security: sign-in lockout and password age; the audit trail's hash chain and redaction", _v6),
+    (7, "field encryption: contact fields sealed, blind indexes for email and phone, sensitive notes", _v7),
+    (8, "revenue intelligence: deal details, deal changes, scenarios, analytics runs, deal risk", _v8),
 ]
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import polars as pl
 
-from flashdash import audit
+from flashdash import audit, crypto
 from flashdash.access import AccessDenied, Actor
 from flashdash.store import Store
 
@@ -39,7 +39,8 @@ TABLES = ("leads", "lead_stage_changes", "activities", "tasks", "emails", "email
           "lead_assignments", "lead_scores", "opportunities", "customers", "audit_log")
 CONTACT_FIELDS = ("contact_name", "email", "phone")
 # What an erasure blanks inside audit records, import before-images and quarantined cells.
-ERASED_FIELDS = (*CONTACT_FIELDS, "notes", "next_step", "to_address", "subject", "body", "contact")
+ERASED_FIELDS = (*CONTACT_FIELDS, "notes", "next_step", "to_address", "subject", "body", "contact", "to",
+                 "email_bidx", "phone_bidx", "email_domain")
 MAX_REASON = 500
 RETENTION_ACTIONS = ("anonymize", "purge")
 DAYS_PER_MONTH = 30.44  # a policy's months, as days: the average month
@@ -62,7 +63,8 @@ def _subject(store: Store, con: Any, email: str | None, lead_ids: Iterable[int] 
     ids = sorted({int(i) for i in lead_ids or []})
     if not email and not ids:
         raise PrivacyError("Say whose data: give the person's email address, or the ids of their leads.")
-    found = set(store.frame("privacy_leads_by_email", con, email=email)["id"].to_list()) if email else set()
+    found = set(store.frame("privacy_leads_by_email", con, email_bidx=crypto.blind_index(store.keyring, email, "email"))
+                ["id"].to_list()) if email else set()
     if ids:
         existing = set(store.frame("privacy_leads_existing", con, lead_ids=ids)["id"].to_list())
         missing = sorted(set(ids) - existing)
@@ -145,13 +147,14 @@ def _blank(value: Any, needles: list[str]) -> Any:
 
 def _erase_json(store: Store, con: Any, needles: list[str], lead_ids: list[int]) -> dict[str, int]:
     changes = store.frame("privacy_import_changes", con, lead_ids=lead_ids)
-    for row in changes.iter_rows(named=True):
+    for row in changes.iter_rows(named=True):  # read opened; what is left of a contact field is null
         store.run("privacy_set_import_change", con, change_id=row["id"],
                   before=json.dumps(_blank(json.loads(row["before"]), needles), sort_keys=True))
     quarantined = store.frame("privacy_quarantine", con, needles=needles or ["\x00"])
     for row in quarantined.iter_rows(named=True):
+        cells = json.dumps(_blank(json.loads(row["cells"]), needles), sort_keys=True)
         store.run("privacy_set_quarantine_cells", con, quarantine_id=row["id"],
-                  cells=json.dumps(_blank(json.loads(row["cells"]), needles), sort_keys=True))
+                  cells=crypto.seal(store.keyring, cells, "text"))
     return {"import_changes": changes.height, "import_quarantine": quarantined.height}
 
 

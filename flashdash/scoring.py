@@ -414,7 +414,11 @@ def rule_facts(leads: pl.DataFrame, now: datetime) -> pl.DataFrame:
         c = pl.col(name).cast(pl.String).str.strip_chars()
         return pl.when(c.is_in(MISSING_TEXT)).then(None).otherwise(c).alias(name)
 
-    domain = pl.col("email").cast(pl.String).str.strip_chars().str.to_lowercase().str.extract(r"@([^@\s]+)$")
+    # stored leads carry their email's domain and whether they have a phone (the values themselves are sealed)
+    domain = (pl.col("email_domain") if "email_domain" in leads.columns else
+              pl.col("email").cast(pl.String).str.strip_chars().str.to_lowercase().str.extract(r"@([^@\s]+)$"))
+    has_phone = (pl.col("has_phone").fill_null(False) if "has_phone" in leads.columns else
+                 pl.col("phone").cast(pl.String).str.strip_chars().fill_null("") != "")
     hours = (pl.col("first_response_at") - pl.col("submitted_at")).dt.total_seconds() / 3600
     return leads.select(
         "id", pl.col("team_id").cast(pl.Int64),
@@ -422,7 +426,7 @@ def rule_facts(leads: pl.DataFrame, now: datetime) -> pl.DataFrame:
         email_domain=domain,
         monthly_volume=pl.col("monthly_volume").cast(pl.Float64),
         free_mail=pl.when(domain.is_null()).then(None).otherwise(domain.is_in(sorted(FREE_MAIL_DOMAINS))),
-        has_phone=pl.col("phone").cast(pl.String).str.strip_chars().fill_null("") != "",
+        has_phone=has_phone,
         budget_confirmed=pl.col("budget_confirmed").cast(pl.Boolean),
         calls=pl.col("all_calls").cast(pl.Float64), emails=pl.col("all_emails").cast(pl.Float64),
         meetings=pl.col("all_meetings").cast(pl.Float64), demos=pl.col("all_demos").cast(pl.Float64),

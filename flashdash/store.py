@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -34,7 +35,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel
 
-from flashdash import entities  # noqa: F401  (registers the tables on SQLModel.metadata)
+from flashdash import crypto, entities, pii  # noqa: F401  (entities registers the tables on SQLModel.metadata)
 
 log = logging.getLogger(__name__)
 
@@ -419,29 +420,53 @@ class Store:
     # -- queries
 
     def frame(self, name: str, con: duckdb.DuckDBPyConnection | None = None, **params: Any) -> pl.DataFrame:
-        """Run a named query and return its rows as a polars frame."""
+        """Run a named query and return its rows as a polars frame, sealed contact values opened (flashdash.pii)."""
         if con is None:
             with self.read() as c:
                 return self.frame(name, c, **params)
-        text = sql(name)
         t0 = time.perf_counter()
-        result = con.sql(text, params=bind(name, params))
-        out = result.pl() if result is not None else pl.DataFrame()
+        out = crypto.open_frame(self._frame(name, con, params), lambda: self.keyring)
         QUERY_LOG.append(QueryTiming(name, time.perf_counter() - t0))
         return out
+
+    def sealed_frame(self, name: str, con: duckdb.DuckDBPyConnection, **params: Any) -> pl.DataFrame:
+        """`frame` with sealed values left as stored: for code that writes what it read back to the store."""
+        t0 = time.perf_counter()
+        out = self._frame(name, con, params)
+        QUERY_LOG.append(QueryTiming(name, time.perf_counter() - t0))
+        return out
+
+    def _frame(self, name: str, con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> pl.DataFrame:
+        text = sql(name)
+        if "fd_" in text:
+            pii.register(con)
+        result = con.sql(text, params=bind(name, params))
+        return result.pl() if result is not None else pl.DataFrame()
+
+    @property
+    def keyring(self) -> crypto.Keyring:
+        """The keys this store's contact values are sealed with (flashdash.crypto.load)."""
+        return crypto.for_store(self.path)
 
     def scalar(self, name: str, con: duckdb.DuckDBPyConnection | None = None, **params: Any) -> Any:
         if con is None:
             with self.read() as c:
                 return self.scalar(name, c, **params)
         t0 = time.perf_counter()
-        rows = con.execute(sql(name), bind(name, params)).fetchall()  # finish the result before the next statement
+        text = sql(name)
+        if "fd_" in text:
+            pii.register(con)
+        rows = con.execute(text, bind(name, params)).fetchall()  # finish the result before the next statement
         QUERY_LOG.append(QueryTiming(name, time.perf_counter() - t0))
-        return rows[0][0] if rows else None
+        value = rows[0][0] if rows else None
+        return crypto.open_text(self.keyring, value) if crypto.is_sealed(value) else value
 
     def run(self, name: str, con: duckdb.DuckDBPyConnection, **params: Any) -> None:
         t0 = time.perf_counter()
-        con.execute(sql(name), bind(name, params)).fetchall()
+        text = sql(name)
+        if "fd_" in text:
+            pii.register(con)
+        con.execute(text, bind(name, params)).fetchall()
         QUERY_LOG.append(QueryTiming(name, time.perf_counter() - t0))
 
     # -- data version
@@ -483,6 +508,17 @@ class Store:
         ).fetchall()
         if max_id > cur:
             con.execute(f"SELECT nextval('{seq}') FROM range(?)", [max_id - cur]).fetchall()  # noqa: S608
+
+
+def copy_file(source: Path | str, target: Path | str) -> Path:
+    """Copy a closed store's file and the keyring generated beside it (its contact values open only with those
+    keys); returns the target."""
+    source, target = Path(source), Path(target)
+    shutil.copyfile(source, target)
+    keys = crypto.keyring_path(source)
+    if keys.exists():
+        shutil.copy2(keys, crypto.keyring_path(target))
+    return target
 
 
 def macros_digest() -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from flashdash import crypto
 from flashdash.access import Actor, mask_pii
 from flashdash.entities import ACTIVITY_TYPES, LEAD_STATUSES
 from flashdash.executive import bucket_for
@@ -187,7 +188,8 @@ def listing(store: Store, actor: Actor, filters: Filters, dimension: str, segmen
             search: str = "") -> dict[str, Any]:
     """The newest LIST_LIMIT submissions matching `search` (merchant, external id, city, email), masked per role."""
     params = {**filters.params(actor), "dimension": check_dimension(dimension), "segments": list(segments),
-              "pattern": like_pattern(search), "search_email": not actor.masks_pii, "limit": LIST_LIMIT}
+              "pattern": like_pattern(search), "search_email": not actor.masks_pii, "limit": LIST_LIMIT,
+              "email_bidx": crypto.blind_index(store.keyring, search, "email") if "@" in search else None}
     with store.read() as con:
         rows = store.frame("sub_list", con, **params)
         matching = int(store.scalar("sub_list_count", con, **params))

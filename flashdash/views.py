@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from flashdash import audit
+from flashdash import audit, crypto
 from flashdash.access import AccessDenied, Actor, mask_pii
 from flashdash.qualification import ALL_STAGES, STAGES, scope_params
 from flashdash.store import Store
@@ -158,7 +158,8 @@ def _query_params(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor, fl
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         raise ViewError(f"Show between 1 and {MAX_LIMIT:,} leads (got {limit}).")
     return {**scope_params(store, con, actor), **flt.params(), "now": now, "limit": limit, "sort": sort,
-            "search_contacts": not actor.masks_pii}
+            "search_contacts": not actor.masks_pii,
+            "search_bidx": crypto.blind_index(store.keyring, flt.search, "email") if "@" in flt.search else None}
 
 
 def lead_list(store: Store, actor: Actor, flt: LeadFilter, now: datetime, limit: int | None = 500,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 6, 30, 12, 0)
@@ -36,7 +35,7 @@ def demo_copy(demo_store: Store, tmp_path: Path) -> Store:
     """A copy of the demo store that the test may change (the session's store stays as it was)."""
     copy = tmp_path / "copy" / "demo.duckdb"
     copy.parent.mkdir()
-    shutil.copy(demo_store.path, copy)
+    copy_file(demo_store.path, copy)
     return Store(copy)
 
 

@@ -18,10 +18,11 @@ SELECT count(*) FROM activities WHERE lead_id = $lead_id;
 -- name: activity_insert
 -- An activity with what the form knows about it: the next step, the template that prefilled it, the fields the
 -- person typed (manual data entry, measured) and where it was logged from.
+-- Notes marked sensitive arrive sealed.
 INSERT INTO activities (id, lead_id, rep_id, type, occurred_at, duration_min, outcome, notes, next_step, template_id,
-                        fields_typed, source)
+                        fields_typed, source, notes_sensitive)
 VALUES (nextval('activities_id_seq'), $lead_id, $rep_id, $type, $occurred_at, $duration_min, $outcome, $notes,
-        $next_step, $template_id, $fields_typed, $source)
+        $next_step, $template_id, $fields_typed, $source, $sensitive)
 RETURNING id;
 
 -- name: activity_leads_in_scope

@@ -69,12 +69,13 @@ FROM done;
 
 -- name: demo_history_emails
 -- The emails reps sent from the app since $since: one per email activity to a lead with an address and no
--- do-not-contact flag, from one of the store-wide templates, its tokens filled in.
+-- do-not-contact flag, from one of the store-wide templates, its tokens filled in. The address is the lead's
+-- sealed email as it is; the body, which greets the contact by name, is sealed as it is written.
 WITH t AS (SELECT id, subject, body, row_number() OVER (ORDER BY id) - 1 AS k, count(*) OVER () AS n
            FROM email_templates WHERE team_id IS NULL),
 a AS (
     SELECT a.id, a.lead_id, a.rep_id, a.occurred_at, l.email, l.merchant_name,
-           coalesce(split_part(l.contact_name, ' ', 1), 'there') AS first_name, r.name AS rep_name,
+           coalesce(split_part(fd_open(l.contact_name), ' ', 1), 'there') AS first_name, r.name AS rep_name,
            hash(a.id, $seed, 'template') AS h
     FROM activities a JOIN leads l ON l.id = a.lead_id LEFT JOIN reps r ON r.id = a.rep_id
     WHERE a.type = 'email' AND a.occurred_at >= $since AND a.occurred_at <= $now
@@ -85,8 +86,9 @@ INSERT INTO emails (id, lead_id, rep_id, template_id, to_address, subject, body,
 SELECT (SELECT coalesce(max(id), 0) FROM emails) + row_number() OVER (ORDER BY a.occurred_at, a.id),
        a.lead_id, a.rep_id, t.id, a.email,
        replace(t.subject, '{{ lead.merchant_name }}', a.merchant_name),
-       replace(replace(replace(t.body, '{{ lead.merchant_name }}', a.merchant_name),
-                       '{{ lead.first_name }}', a.first_name), '{{ rep.name }}', coalesce(a.rep_name, 'The Flash team')),
+       fd_seal(replace(replace(replace(t.body, '{{ lead.merchant_name }}', a.merchant_name),
+                               '{{ lead.first_name }}', a.first_name),
+                       '{{ rep.name }}', coalesce(a.rep_name, 'The Flash team')), 'text'),
        md5(a.id::VARCHAR || $seed::VARCHAR), 'sent', 1, a.occurred_at, 'demo', a.occurred_at, a.occurred_at,
        '<demo-' || a.id::VARCHAR || '@flashpay.example>'
 FROM a JOIN t ON t.k = a.h % t.n;

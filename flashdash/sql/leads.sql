@@ -1,10 +1,11 @@
 -- Leads entered by hand (the new-lead form) and what the form offers.
 
 -- name: lead_same_email
--- Leads already in the store with this email (case and spacing ignored), the actor's own scope marked.
+-- Leads already in the store with this email (case and spacing ignored: `$email_bidx` is its blind index), the
+-- actor's own scope marked.
 SELECT id, merchant_name, status, owner_id,
        ($scope_all OR list_contains($scope_reps, owner_id)) AS visible
-FROM leads WHERE lower(trim(email)) = lower(trim($email)) ORDER BY id LIMIT 3;
+FROM leads WHERE email_bidx = $email_bidx ORDER BY id LIMIT 3;
 
 -- name: lead_city
 SELECT id, name, region_id FROM cities WHERE lower(name) = lower(trim($city));
@@ -12,10 +13,12 @@ SELECT id, name, region_id FROM cities WHERE lower(name) = lower(trim($city));
 -- name: lead_insert
 INSERT INTO leads (id, merchant_name, contact_name, email, phone, vertical, company_size, monthly_volume, city,
                    region_id, channel, campaign, landing_page, interest_level, language, budget_confirmed,
-                   submitted_at, owner_id, assigned_at, status, status_changed_at)
+                   submitted_at, owner_id, assigned_at, status, status_changed_at, email_bidx, phone_bidx,
+                   email_domain)
 VALUES (nextval('leads_id_seq'), $merchant_name, $contact_name, $email, $phone, $vertical, $company_size,
         $monthly_volume, $city, $region_id, $channel, $campaign, $landing_page, $interest_level, $language,
-        $budget_confirmed, $submitted_at, $owner_id, $assigned_at, 'new', $submitted_at)
+        $budget_confirmed, $submitted_at, $owner_id, $assigned_at, 'new', $submitted_at, $email_bidx, $phone_bidx,
+        $email_domain)
 RETURNING id;
 
 -- name: lead_first_stage

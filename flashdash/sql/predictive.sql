@@ -69,7 +69,7 @@ SELECT l.id, l.merchant_name, l.contact_name, l.email, l.owner_id, rep.name AS o
        coalesce(a.meetings_7d, 0)::DOUBLE AS meetings_7d,
        coalesce(a.demos_7d, 0)::DOUBLE AS demos_7d,
        -- what the rules of the score read (not model features: training ignores them)
-       l.team_id, l.phone, l.language, l.city, l.campaign, l.budget_confirmed, l.first_response_at,
+       l.team_id, l.phone IS NOT NULL AS has_phone, l.email_domain, l.language, l.city, l.campaign, l.budget_confirmed, l.first_response_at,
        coalesce(a.all_calls, 0) AS all_calls, coalesce(a.all_emails, 0) AS all_emails,
        coalesce(a.all_meetings, 0) AS all_meetings, coalesce(a.all_demos, 0) AS all_demos,
        -- the score the last scoring run stored (not a feature: training ignores it)

@@ -1,7 +1,8 @@
 -- Privacy requests (flashdash/privacy.py): finding a person's records, exporting, erasing, retention.
 
 -- name: privacy_leads_by_email
-SELECT id FROM leads WHERE email IS NOT NULL AND lower(trim(email)) = lower(trim($email)) ORDER BY id;
+-- $email_bidx: the blind index of the address (contact fields are stored sealed).
+SELECT id FROM leads WHERE email_bidx = $email_bidx ORDER BY id;
 
 -- name: privacy_leads_existing
 SELECT id FROM leads WHERE list_contains($lead_ids, id) ORDER BY id;
@@ -42,17 +43,23 @@ SELECT * FROM lead_scores WHERE list_contains($lead_ids, lead_id) ORDER BY lead_
 
 -- name: privacy_audit_log
 -- The trail's records about these leads and their activities, tasks and emails, and any record whose
--- before or after holds one of the person's contact values ($needles: lower-case, never empty).
+-- before or after holds one of the person's contact values ($needles: lower-case, never empty), sealed or not.
 WITH ids AS (
     SELECT 'lead' AS entity, id::VARCHAR AS entity_id FROM leads WHERE list_contains($lead_ids, id)
     UNION ALL SELECT 'activity', id::VARCHAR FROM activities WHERE list_contains($lead_ids, lead_id)
     UNION ALL SELECT 'task', id::VARCHAR FROM tasks WHERE list_contains($lead_ids, lead_id)
     UNION ALL SELECT 'email', id::VARCHAR FROM emails WHERE list_contains($lead_ids, lead_id)
+),
+t AS (
+    SELECT *, coalesce(before, '') || ' ' || coalesce(after, '') AS raw FROM audit_log
+),
+a AS (
+    SELECT *, lower(CASE WHEN contains(raw, 'enc1:') THEN fd_open(raw) ELSE raw END) AS text FROM t
 )
 SELECT a.id, a.logged_at, a.actor, a.action, a.entity, a.entity_id, a.before, a.after, a.reason, a.redacted_at
-FROM audit_log a
+FROM a
 WHERE EXISTS (SELECT 1 FROM ids i WHERE i.entity = a.entity AND i.entity_id = a.entity_id)
-   OR len(list_filter($needles, lambda n: contains(lower(coalesce(a.before, '') || ' ' || coalesce(a.after, '')), n))) > 0
+   OR len(list_filter($needles, lambda n: contains(a.text, n))) > 0
 ORDER BY a.id;
 
 -- name: privacy_import_changes
@@ -61,11 +68,14 @@ WHERE table_name = 'leads' AND list_contains($lead_ids, TRY_CAST(json_extract(ro
   AND before IS NOT NULL;
 
 -- name: privacy_quarantine
-SELECT id, import_id, row_number, reason, cells FROM import_quarantine
-WHERE len(list_filter($needles, lambda n: contains(lower(cells), n))) > 0 ORDER BY id;
+-- Rows set aside by imports that quote one of the person's contact values ($needles), sealed or not.
+WITH q AS (SELECT id, import_id, row_number, reason, cells, lower(fd_open(cells)) AS text FROM import_quarantine)
+SELECT id, import_id, row_number, reason, cells FROM q
+WHERE len(list_filter($needles, lambda n: contains(text, n))) > 0 ORDER BY id;
 
 -- name: privacy_erase_leads
-UPDATE leads SET contact_name = NULL, email = NULL, phone = NULL, do_not_contact = TRUE
+UPDATE leads SET contact_name = NULL, email = NULL, phone = NULL, email_bidx = NULL, phone_bidx = NULL,
+                 email_domain = NULL, do_not_contact = TRUE
 WHERE list_contains($lead_ids, id);
 
 -- name: privacy_erase_activities

@@ -27,8 +27,9 @@ FROM l
 WHERE len($segments) = 0 OR list_contains($segments, segment);
 
 -- name: sub_list
--- Newest first. $pattern is an ILIKE pattern with % and _ escaped by backslash; email is searched only
--- when $search_email (roles that see contact details), so a masked email cannot be probed by search.
+-- Newest first. $pattern is an ILIKE pattern with % and _ escaped by backslash; the email is searched only
+-- when $search_email (roles that see contact details), so a masked email cannot be probed by search, and
+-- exactly, by its blind index $email_bidx (it is stored sealed).
 WITH l AS (
     SELECT *,
            coalesce(CASE $dimension WHEN 'channel' THEN channel WHEN 'campaign' THEN campaign ELSE vertical END,
@@ -45,13 +46,13 @@ WHERE (len($segments) = 0 OR list_contains($segments, l.segment))
        OR l.merchant_name ILIKE $pattern ESCAPE '\'
        OR l.external_id ILIKE $pattern ESCAPE '\'
        OR l.city ILIKE $pattern ESCAPE '\'
-       OR ($search_email AND l.email ILIKE $pattern ESCAPE '\'))
+       OR ($search_email AND l.email_bidx = $email_bidx))
 ORDER BY l.submitted_at DESC, l.id DESC
 LIMIT $limit;
 
 -- name: sub_list_count
 WITH l AS (
-    SELECT merchant_name, external_id, city, email,
+    SELECT merchant_name, external_id, city, email_bidx,
            coalesce(CASE $dimension WHEN 'channel' THEN channel WHEN 'campaign' THEN campaign ELSE vertical END,
                     '(none)') AS segment
     FROM scoped_leads($scope_all, $scope_reps, $d0, $d1, $teams, $regions, $reps, $verticals, $channels)
@@ -63,7 +64,7 @@ WHERE (len($segments) = 0 OR list_contains($segments, l.segment))
        OR l.merchant_name ILIKE $pattern ESCAPE '\'
        OR l.external_id ILIKE $pattern ESCAPE '\'
        OR l.city ILIKE $pattern ESCAPE '\'
-       OR ($search_email AND l.email ILIKE $pattern ESCAPE '\'));
+       OR ($search_email AND l.email_bidx = $email_bidx));
 
 -- name: sub_lead
 -- One lead by id or external id, only if it is in the actor's scope (the caller passes an all-time range

@@ -5,7 +5,8 @@
 -- name: view_leads
 -- The leads a filter matches in the actor's scope, sorted, at most $limit of them (NULL: all), each row
 -- with `matching`, the number of leads the filter matches in all. Empty lists and NULL bounds do not filter.
--- Contact fields are searched only when $search_contacts (roles that see them unmasked).
+-- Contact fields are searched only when $search_contacts (roles that see them unmasked): the email exactly, by
+-- its blind index ($search_bidx), the contact name anywhere in it (opened to be searched: it is stored sealed).
 WITH base AS (
     SELECT l.id, l.merchant_name, l.contact_name, l.email, l.status, l.owner_id, r.name AS owner,
            r.team_id, t.name AS team, l.vertical, l.channel, l.interest_level, l.language, l.submitted_at,
@@ -29,8 +30,8 @@ WITH base AS (
       AND (NOT $unassigned_only OR l.owner_id IS NULL)
       AND ($search = ''
            OR contains(lower(coalesce(l.merchant_name, '')), $search)
-           OR ($search_contacts AND (contains(lower(coalesce(l.contact_name, '')), $search)
-                                     OR contains(lower(coalesce(l.email, '')), $search))))
+           OR ($search_contacts AND (l.email_bidx = $search_bidx
+                                     OR contains(lower(coalesce(fd_open(l.contact_name), '')), $search))))
 ),
 filtered AS (
     SELECT * FROM base

@@ -22,6 +22,7 @@ from flashdash.ui.store import cached, current_store, show_problem
 
 _FIELDS = {"type": "act.log.type", "duration_min": "act.log.duration", "outcome": "act.log.outcome",
            "notes": "act.log.notes", "next_step": "act.log.next_step"}
+_SENSITIVE = "act.log.sensitive"
 _MANY = {"type": "act.log.many.type", "duration_min": "act.log.many.duration", "outcome": "act.log.many.outcome",
          "notes": "act.log.many.notes", "next_step": "act.log.many.next_step"}
 _DONE = "act.log.done"
@@ -93,7 +94,8 @@ def submitted(fields: dict[str, str]) -> dict[str, Any]:
     return {field: st.session_state.get(key) for field, key in fields.items()}
 
 
-def activity_fields(fields: dict[str, str], *, minutes_default: int | None = None) -> None:
+def activity_fields(fields: dict[str, str], *, minutes_default: int | None = None,
+                    sensitive_key: str | None = None) -> None:
     """The activity's own fields (type, minutes, outcome, notes, next step), inside the caller's form."""
     for key, value in ((fields["type"], "call"), (fields["duration_min"], minutes_default),
                        (fields["outcome"], ""), (fields["notes"], ""), (fields["next_step"], "")):
@@ -104,6 +106,9 @@ def activity_fields(fields: dict[str, str], *, minutes_default: int | None = Non
     st.text_input("Outcome", key=fields["outcome"], max_chars=activities.MAX_OUTCOME,
                   placeholder="e.g. connected, wants pricing")
     st.text_area("Notes", key=fields["notes"], height=90)
+    if sensitive_key:
+        st.checkbox("Sensitive notes", key=sensitive_key,
+                    help="Personal or confidential details: the notes are stored encrypted, like contact details.")
     st.text_input("Next step", key=fields["next_step"], max_chars=activities.MAX_NEXT_STEP,
                   placeholder="e.g. Send pricing")
 
@@ -130,7 +135,7 @@ def _sync_ref() -> None:
 def _one(actor: Actor) -> None:
     st.subheader("Log an activity")
     if st.session_state.pop(_RESET, False):  # after a save: an empty form for the next one
-        for key in (*_FIELDS.values(), "act.log.template", "act.log.day", "act.log.time"):
+        for key in (*_FIELDS.values(), _SENSITIVE, "act.log.template", "act.log.day", "act.log.time"):
             st.session_state.pop(key, None)
     done = st.session_state.pop(_DONE, None)
     if done:
@@ -152,7 +157,7 @@ def _one(actor: Actor) -> None:
     prefill = template_picker(actor, "act.log.template", _FIELDS)
     now = clock.now()
     with st.form("act.log.form", border=True):
-        activity_fields(_FIELDS)
+        activity_fields(_FIELDS, sensitive_key=_SENSITIVE)
         c1, c2 = st.columns(2)
         day = c1.date_input("Date", value=now.date(), max_value=now.date(), key="act.log.day")
         at = c2.time_input("Time", value=time(now.hour, now.minute), key="act.log.time", step=300)
@@ -173,7 +178,8 @@ def _save_one(actor: Actor, ref: str, lead: dict[str, Any] | None, prefill: dict
     values = submitted(_FIELDS)
     activity = NewActivity(lead["id"], values["type"] or "", at, values["duration_min"], values["outcome"],
                            values["notes"], values["next_step"], template_id=prefill and prefill["template_id"],
-                           fields_typed=activities.fields_typed(prefill, values), source="form")
+                           fields_typed=activities.fields_typed(prefill, values), source="form",
+                           sensitive=bool(st.session_state.get(_SENSITIVE)))
     try:
         activities.log_activity(current_store(), actor, activity, clock.now())
     except (ValueError, AccessDenied, StoreError) as exc:

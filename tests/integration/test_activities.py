@@ -25,6 +25,7 @@ from flashdash.activities import (
     templates,
 )
 from flashdash.store import Store
+from tests import stored
 from tests.conftest import NOW
 
 
@@ -100,8 +101,7 @@ def test_readers_cannot_log_activities(store: Store, role: str) -> None:
 
 
 def _rows(store: Store, sql: str, params: list | None = None) -> list[tuple]:
-    with store.read() as con:
-        return con.execute(sql, params or []).fetchall()
+    return stored.rows(store, sql, params)
 
 
 TEAM2_REP = Actor("susan", "Susan", "rep", rep_id=6, scope_reps=(6,))

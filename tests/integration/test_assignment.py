@@ -3,7 +3,6 @@ routing data, the territory map and the fairness view."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,8 @@ from polars.testing import assert_frame_equal
 from flashdash import assignment
 from flashdash.access import AccessDenied, Actor, resolve_actor
 from flashdash.assignment import AssignmentError
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
+from tests import stored
 from tests.conftest import NOW
 
 ADMIN = Actor("admin", "Ada Admin", "admin")
@@ -27,13 +27,12 @@ WEST, NORTHEAST = 1, 2  # the XS demo's teams (their managers are reps 1 and 5)
 @pytest.fixture
 def store(demo_store: Store, tmp_path: Path) -> Store:
     copy = tmp_path / "store.duckdb"
-    shutil.copy(demo_store.path, copy)
+    copy_file(demo_store.path, copy)
     return Store(copy)
 
 
 def _rows(store: Store, sql: str, params: list | None = None) -> list[tuple]:
-    with store.read() as con:
-        return con.execute(sql, params or []).fetchall()
+    return stored.rows(store, sql, params)
 
 
 def _new_leads(store: Store, n: int, city: str = "Seattle, WA", vertical: str | None = "retail",
@@ -151,7 +150,7 @@ def test_routing_is_deterministic_for_the_same_store_and_time(store: Store, tmp_
     _new_leads(store, 12, city="Boston, MA", language="es")
     _new_leads(store, 12, city="Denver, CO", vertical="grocery")
     twin = Store(tmp_path / "twin.duckdb")
-    shutil.copy(store.path, twin.path)
+    copy_file(store.path, twin.path)
     assert_frame_equal(_assign(store), _assign(twin))
 
 

@@ -4,7 +4,6 @@ redaction, the command line's exit codes, the Admin search and one record's hist
 from __future__ import annotations
 
 import argparse
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -15,13 +14,13 @@ import pytest
 from flashdash import audit, leads, qualification
 from flashdash.access import AccessDenied, resolve_actor
 from flashdash.activities import NewActivity, log_activity
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
+from tests import stored
 from tests.conftest import NOW
 
 
 def _rows(store: Store, query: str, params: list | None = None) -> list[tuple]:
-    with store.read() as con:
-        return con.execute(query, params or []).fetchall()
+    return stored.rows(store, query, params)
 
 
 def _change(store: Store, query: str, params: list | None = None) -> None:
@@ -40,7 +39,7 @@ def trail_store(demo_store: Store, tmp_path_factory: pytest.TempPathFactory) -> 
     the contact, a stage move; the trail sealed, then one more record awaiting the seal. Built once; each test
     gets a copy (`trail`)."""
     path = tmp_path_factory.mktemp("audit") / "trail.duckdb"
-    shutil.copy(demo_store.path, path)
+    copy_file(demo_store.path, path)
     store = Store(path)
     rep = resolve_actor(store, "rep")
     made = leads.create_lead(store, rep, leads.NewLead("Casa Blanca Tacos", contact_name="Rosa Delgado",
@@ -63,7 +62,7 @@ def trail(trail_store: tuple[Store, dict], tmp_path: Path) -> tuple[Store, dict]
     """A copy of the day's trail that the test may change."""
     store, info = trail_store
     copy = tmp_path / "trail.duckdb"
-    shutil.copy(store.path, copy)
+    copy_file(store.path, copy)
     return Store(copy), info
 
 

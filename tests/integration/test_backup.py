@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ from polars.testing import assert_frame_equal
 
 from flashdash import backup
 from flashdash.access import AccessDenied, Actor
-from flashdash.store import Store, StoreLocked
+from flashdash.store import Store, StoreLocked, copy_file
 from tests.conftest import NOW
 
 LATER = datetime(2026, 7, 1, 9, 30)
@@ -28,7 +27,7 @@ def store(demo_store: Store, tmp_path: Path) -> Store:
     """A copy of the demo store: backups and restores write audit records."""
     copy = tmp_path / "live" / "demo.duckdb"
     copy.parent.mkdir()
-    shutil.copy(demo_store.path, copy)
+    copy_file(demo_store.path, copy)
     return Store(copy)
 
 

@@ -10,6 +10,7 @@ import pytest
 from flashdash import activities, demo_history, mail, tasks
 from flashdash.access import resolve_actor
 from flashdash.store import Store
+from tests import stored
 from tests.conftest import NOW
 
 GO_LIVE = NOW - timedelta(days=demo_history.GO_LIVE_DAYS)
@@ -28,8 +29,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 
 def _rows(store: Store, query: str, params: list | None = None) -> list[tuple]:
-    with store.read() as con:
-        return con.execute(query, params or []).fetchall()
+    return stored.rows(store, query, params)
 
 
 def test_the_demo_stores_both_template_libraries_and_history_in_every_phase_2_table(demo_store: Store) -> None:
@@ -54,7 +54,7 @@ def test_tasks_go_to_the_leads_owner_and_emails_respect_do_not_contact(demo_stor
     assert _rows(demo_store, "SELECT count(*) FROM tasks t JOIN leads l ON l.id = t.lead_id "
                              "WHERE t.rep_id IS DISTINCT FROM l.owner_id") == [(0,)]
     assert _rows(demo_store, "SELECT count(*) FROM emails e JOIN leads l ON l.id = e.lead_id "
-                             "WHERE l.do_not_contact OR e.to_address IS DISTINCT FROM l.email") == [(0,)]
+                             "WHERE l.do_not_contact OR fd_open(e.to_address) IS DISTINCT FROM fd_open(l.email)") == [(0,)]
     assert _rows(demo_store, "SELECT count(*) FROM emails WHERE body LIKE '%{{%'") == [(0,)], "every token filled"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -10,7 +9,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from flashdash.__main__ import main
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 
 
 @pytest.fixture
@@ -18,7 +17,7 @@ def db(demo_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
     monkeypatch.setenv("FLASHDASH_NOW", "2026-07-01T08:00:00")
     copy = tmp_path / "live" / "demo.duckdb"
     copy.parent.mkdir()
-    shutil.copy(demo_store.path, copy)
+    copy_file(demo_store.path, copy)
     return copy
 
 

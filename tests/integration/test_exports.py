@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -12,7 +11,7 @@ from polars.testing import assert_frame_equal
 
 from flashdash import audit, exports
 from flashdash.access import AccessDenied, Actor
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 from tests.conftest import NOW
 
 
@@ -21,7 +20,7 @@ def store(demo_store: Store, tmp_path: Path) -> Store:
     """A copy of the demo store: exports append audit records."""
     copy = tmp_path / "store" / "demo.duckdb"
     copy.parent.mkdir()
-    shutil.copy(demo_store.path, copy)
+    copy_file(demo_store.path, copy)
     return Store(copy)
 
 

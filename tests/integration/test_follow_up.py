@@ -15,6 +15,7 @@ from flashdash.access import Actor, resolve_actor
 from flashdash.activities import NewActivity
 from flashdash.store import Store
 from jobs import scheduler
+from tests import stored
 from tests.conftest import NOW
 from tests.integration.test_mail import Inbox, _free_port
 
@@ -41,8 +42,7 @@ def rep(store: Store) -> Actor:
 
 
 def _rows(store: Store, query: str, params: list | None = None) -> list[tuple]:
-    with store.read() as con:
-        return con.execute(query, params or []).fetchall()
+    return stored.rows(store, query, params)
 
 
 def _open_lead(store: Store, rep_id: int, statuses: tuple[str, ...] = ("new", "mql")) -> int:

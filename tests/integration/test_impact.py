@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from flashdash import impact
 from flashdash.access import Actor
 from flashdash.filters import FilterError, Filters
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 
 ADMIN = Actor("admin", "Ada", "admin")
 # 2019 is years before the demo's history: these hand-made leads are the only ones in both periods.
@@ -23,7 +22,7 @@ TODAY = date(2019, 3, 10)  # ten days after the period: the baseline is judged t
 @pytest.fixture
 def store(demo_store: Store, tmp_path: Path) -> Store:
     copy = tmp_path / "store.duckdb"
-    shutil.copy(demo_store.path, copy)
+    copy_file(demo_store.path, copy)
     store = Store(copy)
     with store.write() as con:
         rep = con.execute("SELECT id FROM reps WHERE title <> 'manager' ORDER BY id LIMIT 1").fetchone()[0]

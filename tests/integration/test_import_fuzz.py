@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import shutil
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 
 from flashdash import imports, mapping
 from flashdash.access import Actor
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 from tests.conftest import NOW
 
 ADMIN = Actor(username="fuzz", name="Fuzz", role="admin")
@@ -130,7 +129,7 @@ _counter = itertools.count()
 def _fresh(template: Path, tmp_path: Path) -> Store:
     path = tmp_path / f"s{next(_counter)}" / "store.duckdb"
     path.parent.mkdir()
-    shutil.copy(template, path)
+    copy_file(template, path)
     return Store(path)
 
 

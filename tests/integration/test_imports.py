@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import date, datetime
@@ -22,7 +21,8 @@ from polars.testing import assert_frame_equal
 from flashdash import faults, imports, mapping
 from flashdash.__main__ import main
 from flashdash.access import AccessDenied, Actor
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
+from tests import stored
 from tests.conftest import NOW, ROOT
 
 ADMIN = Actor(username="ada", name="Ada Admin", role="admin")
@@ -90,8 +90,7 @@ def _same(before: dict[str, pl.DataFrame], after: dict[str, pl.DataFrame]) -> No
 
 
 def _rows(store: Store, sql: str, **params: Any) -> list[tuple]:
-    with store.read() as con:
-        return con.execute(sql, params or None).fetchall()
+    return stored.rows(store, sql, params)
 
 
 def _one(store: Store, sql: str, **params: Any) -> Any:
@@ -115,7 +114,7 @@ def seeded_template(empty_template: Path, tmp_path_factory: pytest.TempPathFacto
     """Two teams of reps, three leads and two customers, put there by imports."""
     root = tmp_path_factory.mktemp("seeded")
     store = Store(root / "seeded.duckdb")
-    shutil.copy(empty_template, store.path)
+    copy_file(empty_template, store.path)
     reps = _csv(root / "reps.csv", [
         ["ID", "Name", "Email", "Title", "Team", "Quota"],
         ["R1", "Ana Costa", "ana@flash.example", "Account Executive", "Hunters", "10,000"],
@@ -148,7 +147,7 @@ def seeded_template(empty_template: Path, tmp_path_factory: pytest.TempPathFacto
 def empty(empty_template: Path, tmp_path: Path) -> Store:
     path = tmp_path / "store" / "flashdash.duckdb"
     path.parent.mkdir()
-    shutil.copy(empty_template, path)
+    copy_file(empty_template, path)
     return Store(path)
 
 
@@ -156,7 +155,7 @@ def empty(empty_template: Path, tmp_path: Path) -> Store:
 def store(seeded_template: Path, tmp_path: Path) -> Store:
     path = tmp_path / "store" / "flashdash.duckdb"
     path.parent.mkdir()
-    shutil.copy(seeded_template, path)
+    copy_file(seeded_template, path)
     return Store(path)
 
 
@@ -164,7 +163,7 @@ def store(seeded_template: Path, tmp_path: Path) -> Store:
 def demo(demo_store: Store, tmp_path: Path) -> Store:
     path = tmp_path / "demo" / "demo.duckdb"
     path.parent.mkdir()
-    shutil.copy(demo_store.path, path)
+    copy_file(demo_store.path, path)
     return Store(path)
 
 

@@ -10,14 +10,14 @@ import pytest
 from flashdash import access, interest
 from flashdash.filters import Filters
 from flashdash.store import Store
+from tests import stored
 
 PERIOD = Filters(start=date(2025, 7, 1), end=date(2026, 6, 30))
 IN_PERIOD = "submitted_at >= DATE '2025-07-01' AND submitted_at < DATE '2026-07-01'"
 
 
 def _sql(store: Store, query: str, params: list | None = None) -> list[tuple]:
-    with store.read() as con:
-        return con.execute(query, params or []).fetchall()
+    return stored.rows(store, query, params)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 from flashdash import faults, jobs_log, predictive, schedule
 from flashdash.access import AccessDenied, Actor
 from flashdash.filters import Filters
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 from jobs import scheduler
 from tests.conftest import NOW
 
@@ -27,7 +27,7 @@ EVERYTHING = Filters(start=datetime(2000, 1, 1).date(), end=NOW.date())
 def store(demo_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     """A copy of the trained XS demo store (and its model) that the test may change."""
     copy = tmp_path / "store.duckdb"
-    shutil.copy(demo_store.path, copy)
+    copy_file(demo_store.path, copy)
     shutil.copytree(demo_store.path.parent / "models", tmp_path / "models")
     monkeypatch.setenv("FLASHDASH_MODELS", str(tmp_path / "models"))
     for spec in schedule.JOBS.values():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flashdash import leads
+from flashdash import crypto, leads
 from flashdash.access import AccessDenied, Actor, resolve_actor
 from flashdash.leads import LeadError, NewLead
 from flashdash.store import Store
@@ -64,8 +64,9 @@ def test_every_problem_is_named_and_nothing_is_saved(store: Store) -> None:
 
 def test_an_email_already_in_the_store_is_refused_naming_the_lead_when_visible(store: Store) -> None:
     with store.read() as con:
-        lead_id, email = con.execute("SELECT id, email FROM leads WHERE email IS NOT NULL ORDER BY id LIMIT 1"
-                                     ).fetchone()
+        lead_id, sealed = con.execute("SELECT id, email FROM leads WHERE email IS NOT NULL ORDER BY id LIMIT 1"
+                                      ).fetchone()
+    email = crypto.open_(store.keyring, sealed)
     with pytest.raises(LeadError, match=f"already lead {lead_id} "):
         leads.create_lead(store, Actor("admin", "A", "admin"), NewLead("Again", email=f"  {email.upper()} "), NOW)
     nobody = Actor("r", "R", "rep", rep_id=-1, scope_reps=(-1,))

@@ -19,9 +19,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 
-from flashdash import mail, tracking
+from flashdash import crypto, mail, tracking
 from flashdash.access import AccessDenied, Actor, resolve_actor
 from flashdash.store import Store
+from tests import stored
 from tests.conftest import NOW, ROOT
 
 SECRET = "integration-test-tracking-secret"
@@ -90,8 +91,7 @@ def _emails(store: Store) -> list[dict]:
 
 
 def _sql(store: Store, query: str, params: list | None = None) -> list[tuple]:
-    with store.write() as con:
-        return con.execute(query, params or []).fetchall()
+    return stored.rows(store, query, params, write=True)
 
 
 INTRO = ("Hello {{ lead.first_name }}", "Dear {{ lead.first_name }},\n\nSee https://flashpay.example/pricing.\n\n"
@@ -213,8 +213,9 @@ def test_send_due_delivers_a_queued_email_with_its_pixel_and_signed_links(store:
     [(rcpt, msg)] = inbox.messages
     [email] = _emails(store)
     with store.read() as con:
-        address, token = con.execute("SELECT email, (SELECT token FROM emails WHERE id = ?) FROM leads WHERE id = ?",
-                                     [email_id, lead]).fetchone()
+        sealed, token = con.execute("SELECT email, (SELECT token FROM emails WHERE id = ?) FROM leads WHERE id = ?",
+                                    [email_id, lead]).fetchone()
+    address = crypto.open_(store.keyring, sealed)
     assert rcpt == [address] and msg["To"] == address and msg["Subject"] == email["subject"]
     assert msg["From"] == "Flash Sales <sales@flash.example>" and msg["Message-ID"] == email["message_id"]
     assert msg["Reply-To"].endswith("@flashpay.example>")

@@ -15,6 +15,7 @@ from flashdash.access import AccessDenied, resolve_actor
 from flashdash.activities import NewActivity, log_activity
 from flashdash.store import Store
 from jobs import scheduler
+from tests import stored
 from tests.conftest import NOW
 
 
@@ -26,8 +27,7 @@ def store(demo_copy: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
 
 
 def _rows(store: Store, query: str, params: list | None = None) -> list[tuple]:
-    with store.read() as con:
-        return con.execute(query, params or []).fetchall()
+    return stored.rows(store, query, params)
 
 
 def _person(store: Store) -> dict:
@@ -56,7 +56,7 @@ def test_a_person_is_found_by_email_in_any_case_and_exported_whole(store: Store)
     admin = resolve_actor(store, "admin")
     done = privacy.export(store, admin, NOW, email=f"  {person['email'].upper()} ")
     assert person["lead_id"] in done["lead_ids"]  # and any other submission with the same address
-    assert _rows(store, "SELECT DISTINCT lower(email) FROM leads WHERE list_contains(?, id)",
+    assert _rows(store, "SELECT DISTINCT lower(fd_open(email)) FROM leads WHERE list_contains(?, id)",
                  [done["lead_ids"]]) == [(person["email"].lower(),)]
     counts = done["counts"]
     assert counts["leads"] == len(done["lead_ids"]) and counts["activities"] >= 1 and counts["emails"] == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import pytest
 
 from flashdash import qualification as q
 from flashdash.access import AccessDenied, Actor, resolve_actor
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 from flashdash.views import LeadFilter
+from tests import stored
 from tests.conftest import NOW
 
 
@@ -21,13 +21,12 @@ from tests.conftest import NOW
 def store(demo_store: Store, tmp_path: Path) -> Store:
     """A copy of the XS demo store that the test may change."""
     copy = tmp_path / "store.duckdb"
-    shutil.copy(demo_store.path, copy)
+    copy_file(demo_store.path, copy)
     return Store(copy)
 
 
 def _sql(store: Store, query: str, params: list | None = None) -> list[tuple]:
-    with store.write() as con:
-        return con.execute(query, params or []).fetchall()
+    return stored.rows(store, query, params, write=True)
 
 
 def _frame(store: Store, query: str, params: list | None = None) -> pl.DataFrame:

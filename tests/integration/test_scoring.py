@@ -4,7 +4,6 @@ the caller's transaction, breakdowns in scope, the rule editor and the settings,
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from flashdash.__main__ import main
 from flashdash.access import AccessDenied, Actor, resolve_actor
 from flashdash.filters import Filters
 from flashdash.scoring import ScoringError
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 from tests.conftest import NOW
 
 ADMIN = Actor("admin", "Ada Admin", "admin")
@@ -33,7 +32,7 @@ def sql(store: Store, query: str, params: list | None = None) -> list[tuple]:
 def trained(demo_store: Store, tmp_path_factory: pytest.TempPathFactory):
     """A copy of the XS demo store trained with vertical minimums its verticals can meet."""
     root = tmp_path_factory.mktemp("scoring")
-    shutil.copy(demo_store.path, root / "store.duckdb")
+    copy_file(demo_store.path, root / "store.duckdb")
     store = Store(root / "store.duckdb")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FLASHDASH_MODELS", str(root / "models"))
@@ -76,7 +75,7 @@ def two_verticals(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def store(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     """A copy of the trained store the test may change (its cards name the trained model files)."""
-    shutil.copy(trained[0].path, tmp_path / "store.duckdb")
+    copy_file(trained[0].path, tmp_path / "store.duckdb")
     monkeypatch.setenv("FLASHDASH_MODELS", str(tmp_path / "models"))
     return Store(tmp_path / "store.duckdb")
 
@@ -227,7 +226,7 @@ def test_rescoring_in_a_write_that_rolls_back_leaves_nothing(store):
 
 
 def test_a_new_lead_is_scored_by_its_verticals_model_in_its_own_transaction(two_verticals, tmp_path):
-    shutil.copy(two_verticals[0].path, tmp_path / "store.duckdb")
+    copy_file(two_verticals[0].path, tmp_path / "store.duckdb")
     store = Store(tmp_path / "store.duckdb")
     with store.write() as con:
         (lead_id,) = con.execute(

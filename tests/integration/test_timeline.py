@@ -8,7 +8,7 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from flashdash import audit, mail, qualification, tasks
+from flashdash import audit, crypto, mail, qualification, tasks
 from flashdash.access import AccessDenied, Actor, resolve_actor
 from flashdash.activities import NewActivity, log_activity
 from flashdash.store import Store
@@ -25,6 +25,7 @@ def story(demo_copy: Store) -> tuple[Store, dict]:
         cur = con.execute("SELECT id, submitted_at, contact_name, email, phone FROM leads WHERE owner_id = ? AND "
                           "status = 'mql' ORDER BY submitted_at LIMIT 1", [rep.rep_id])
         lead = dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))
+    lead = {k: crypto.open_text(store.keyring, v) if crypto.is_sealed(v) else v for k, v in lead.items()}
     t = NOW - timedelta(days=3)
     log_activity(store, rep, NewActivity(lead["id"], "call", t, 30, "connected", "Fees too high", "Send pricing",
                                          template_id=-1, fields_typed=1), NOW)

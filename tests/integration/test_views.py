@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,8 +12,9 @@ import pytest
 from flashdash import views as v
 from flashdash.access import AccessDenied, Actor, resolve_actor
 from flashdash.qualification import STAGES
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 from flashdash.views import LeadFilter, ViewError
+from tests import stored
 from tests.conftest import NOW
 
 ROLES = ("rep", "manager", "analyst", "executive", "admin")
@@ -24,7 +24,7 @@ ROLES = ("rep", "manager", "analyst", "executive", "admin")
 def scored(demo_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Store:
     """A read-only copy of the XS demo store whose leads have scores in every band (and some none)."""
     copy = tmp_path_factory.mktemp("views") / "store.duckdb"
-    shutil.copy(demo_store.path, copy)
+    copy_file(demo_store.path, copy)
     store = Store(copy)
     with store.write() as con:
         con.execute("INSERT INTO lead_scores (lead_id, probability, band, scored_by, scored_at, score) "
@@ -37,13 +37,12 @@ def scored(demo_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Store
 def store(scored: Store, tmp_path: Path) -> Store:
     """A copy of the scored store that the test may change."""
     copy = tmp_path / "store.duckdb"
-    shutil.copy(scored.path, copy)
+    copy_file(scored.path, copy)
     return Store(copy)
 
 
 def _sql(store: Store, query: str, params: list | None = None) -> list[tuple]:
-    with store.write() as con:
-        return con.execute(query, params or []).fetchall()
+    return stored.rows(store, query, params, write=True)
 
 
 def _all(store: Store, actor: Actor, flt: LeadFilter | None = None, **kw) -> pl.DataFrame:

@@ -8,10 +8,11 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flashdash import mail
+from flashdash import crypto, mail
 from flashdash.access import resolve_actor
 from flashdash.store import Store
 from flashdash.ui import email_panel, sequences_panel
+from tests import stored
 from tests.conftest import NOW
 from tests.pages.apptest import open_page, switch_tab, texts
 
@@ -20,8 +21,7 @@ SAVE_NEW = "FormSubmitter:act.seq.edit.-1-Save sequence"
 
 
 def _scalar(store: Store, sql: str, *params: object) -> object:
-    with store.read() as con:
-        return con.execute(sql, list(params)).fetchone()[0]
+    return stored.rows(store, sql, list(params))[0][0]
 
 
 def _successes(at: AppTest) -> list[str]:
@@ -137,8 +137,9 @@ def test_a_rep_previews_templates_against_their_leads_and_cannot_email_a_do_not_
                                      NOW)
     with live_store.write() as con:
         con.execute("UPDATE leads SET do_not_contact = true WHERE id = ?", [leads["dnc"]])
-        merchant, contact = con.execute("SELECT merchant_name, contact_name FROM leads WHERE id = ?",
-                                        [leads["good"]]).fetchone()
+        merchant, sealed = con.execute("SELECT merchant_name, contact_name FROM leads WHERE id = ?",
+                                       [leads["good"]]).fetchone()
+    contact = crypto.open_(live_store.keyring, sealed)
     intro = _template(live_store, "Intro")
     before = _scalar(live_store, "SELECT count(*) FROM emails")
     at = open_page("activities", "rep", tab="Email")

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from flashdash import activities, phase2, tasks
 from flashdash.access import resolve_actor
 from flashdash.effectiveness import NOTE
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 from flashdash.ui import activity_measures
 from tests.conftest import NOW
 from tests.pages.apptest import open_page, switch_tab, texts
@@ -86,10 +86,9 @@ def seed_phase2(store: Store) -> None:
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory, demo_store: Store) -> Store:
     """A copy of the demo store with Phase 2 history, read (never changed) by the read-only tests."""
-    import shutil
 
     path = tmp_path_factory.mktemp("phase2") / "demo.duckdb"
-    shutil.copy(demo_store.path, path)
+    copy_file(demo_store.path, path)
     store = Store(path)
     seed_phase2(store)
     return store

@@ -13,6 +13,7 @@ from flashdash import activities, tasks
 from flashdash.access import resolve_actor
 from flashdash.store import Store
 from flashdash.ui import activity_log, lead_timeline, task_queue
+from tests import stored
 from tests.conftest import NOW
 from tests.pages.apptest import open_page, switch_tab, texts
 
@@ -33,8 +34,7 @@ def _task(store: Store, lead_id: int, rep_id: int, title: str, hours: float, kin
 
 
 def _one(store: Store, sql: str, *params: object) -> tuple:
-    with store.read() as con:
-        return con.execute(sql, list(params)).fetchone()
+    return stored.rows(store, sql, list(params))[0]
 
 
 def _queue_table(at) -> pl.DataFrame:

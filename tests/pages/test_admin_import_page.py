@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from flashdash import imports, mapping
 from flashdash.access import Actor
-from flashdash.store import Store
+from flashdash.store import Store, copy_file
 from tests.conftest import NOW
 from tests.pages.apptest import open_page, texts
 
@@ -20,7 +19,7 @@ CSV = "Lead ID,Company,Email,Created Date\nP-1,Alpha,a@alpha.example,2019-01-02\
 @pytest.fixture
 def store_copy(demo_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     db = tmp_path / "admin.duckdb"
-    shutil.copy(demo_store.path, db)
+    copy_file(demo_store.path, db)
     monkeypatch.setenv("FLASHDASH_DB", str(db))
     return Store(db)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from flashdash.access import resolve_actor
 from flashdash.store import Store
+from tests import stored
 from tests.pages.apptest import open_page, texts
 
 KEY = "admin.privacy"
 
 
 def _rows(store: Store, query: str, params: list | None = None) -> list[tuple]:
-    with store.read() as con:
-        return con.execute(query, params or []).fetchall()
+    return stored.rows(store, query, params)
 
 
 def _email(store: Store) -> str:
@@ -33,12 +33,12 @@ def test_an_admin_finds_exports_and_erases_a_person_only_after_confirming(live_s
     at.text_input(key=f"{KEY}.reason").input("erasure request by email")
     at.button(key=f"FormSubmitter:{KEY}.erase_form-Erase this person").click().run()
     assert any("Tick the box" in e.value for e in at.error)
-    assert _rows(live_store, "SELECT count(*) FROM leads WHERE lower(email) = lower(?)", [email]) != [(0,)]
+    assert _rows(live_store, "SELECT count(*) FROM leads WHERE lower(fd_open(email)) = lower(?)", [email]) != [(0,)]
     at.checkbox(key=f"{KEY}.sure").check()
     at.button(key=f"FormSubmitter:{KEY}.erase_form-Erase this person").click().run()
     assert not at.exception, at.exception
     assert any(s.value.startswith("Erased leads") for s in at.success)
-    assert _rows(live_store, "SELECT count(*) FROM leads WHERE lower(email) = lower(?)", [email]) == [(0,)]
+    assert _rows(live_store, "SELECT count(*) FROM leads WHERE lower(fd_open(email)) = lower(?)", [email]) == [(0,)]
 
 
 def test_the_retention_policy_refuses_too_short_a_period_then_previews_and_saves(live_store: Store) -> None:

@@ -6,12 +6,12 @@ import pytest
 
 from flashdash import access
 from flashdash.store import Store
+from tests import stored
 from tests.pages.apptest import open_page, texts
 
 
 def _sql(store: Store, query: str, params: list | None = None) -> list[tuple]:
-    with store.read() as con:
-        return con.execute(query, params or []).fetchall()
+    return stored.rows(store, query, params)
 
 
 @pytest.mark.parametrize("role", ["rep", "manager"])

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from flashdash import access
 from flashdash.store import Store
 from flashdash.submissions import md_escape
+from tests import stored
 from tests.pages.apptest import open_page, texts
 
 
@@ -17,8 +18,7 @@ def _table(at: AppTest) -> pd.DataFrame:
 
 
 def _sql(store: Store, query: str, params: list | None = None) -> list[tuple]:
-    with store.read() as con:
-        return con.execute(query, params or []).fetchall()
+    return stored.rows(store, query, params)
 
 
 @pytest.mark.parametrize("role", ["rep", "manager"])

@@ -4,10 +4,12 @@ named, rotation re-seals under the new key, blind indexes match equal values onl
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from flashdash import crypto
@@ -18,36 +20,71 @@ def _ring(*ids: str, index: bytes = b"i" * 32) -> crypto.Keyring:
     return crypto.Keyring(keys, ids[0], index)
 
 
-def test_a_sealed_value_opens_only_for_its_own_column_and_never_repeats() -> None:
+def test_a_sealed_value_opens_only_as_its_own_kind_and_never_repeats() -> None:
     ring = _ring("k1")
-    a, b = crypto.seal(ring, "ana@example.com", "leads.email"), crypto.seal(ring, "ana@example.com", "leads.email")
-    assert a != b and "ana" not in a and a.startswith("enc1:k1:")
-    assert crypto.open_(ring, a, "leads.email") == "ana@example.com"
+    a, b = crypto.seal(ring, "ana@example.com", "email"), crypto.seal(ring, "ana@example.com", "email")
+    assert a != b and "ana" not in a and a.startswith("enc1:k1:email:")
+    assert crypto.open_(ring, a, "email") == "ana@example.com" and crypto.open_(ring, a) == "ana@example.com"
     with pytest.raises(crypto.CryptoError, match="copied from another column"):
-        crypto.open_(ring, a, "leads.phone")
-    assert crypto.seal(ring, None, "leads.email") is None and crypto.open_(ring, None, "leads.email") is None
+        crypto.open_(ring, a, "phone")
+    assert crypto.seal(ring, None, "email") is None and crypto.open_(ring, None, "email") is None
+
+
+def test_a_value_relabelled_as_another_kind_fails_the_authentication_check() -> None:
+    ring = _ring("k1")
+    token = crypto.seal(ring, "ana@example.com", "email")
+    with pytest.raises(crypto.CryptoError, match="changed"):
+        crypto.open_(ring, token.replace(":email:", ":phone:"))
 
 
 def test_a_changed_byte_fails_the_authentication_check() -> None:
     ring = _ring("k1")
-    token = crypto.seal(ring, "+1 555 0100", "leads.phone")
-    raw = bytearray(base64.urlsafe_b64decode(token.split(":", 2)[2]))
+    token = crypto.seal(ring, "+1 555 0100", "phone")
+    raw = bytearray(base64.urlsafe_b64decode(token.split(":", 3)[3]))
     raw[-1] ^= 1
-    forged = "enc1:k1:" + base64.urlsafe_b64encode(bytes(raw)).decode()
+    forged = "enc1:k1:phone:" + base64.urlsafe_b64encode(bytes(raw)).decode()
     with pytest.raises(crypto.CryptoError, match="changed"):
-        crypto.open_(ring, forged, "leads.phone")
+        crypto.open_(ring, forged, "phone")
+
+
+def test_sealed_values_inside_json_open_in_place_and_keep_the_document_valid() -> None:
+    ring = _ring("k1")
+    doc = {"email": crypto.seal(ring, 'a"b@example.com', "email"), "n": 3, "name": crypto.seal(ring, "José", "name")}
+    text = json.dumps(doc, sort_keys=True)
+    opened = crypto.open_text(ring, text)
+    assert json.loads(opened) == {"email": 'a"b@example.com', "n": 3, "name": "José"}
+    assert opened == json.dumps({"email": 'a"b@example.com', "n": 3, "name": "José"}, sort_keys=True)
+    assert crypto.open_text(ring, "no secrets here") == "no secrets here"
+
+
+def test_a_frame_opens_only_the_columns_that_hold_sealed_values() -> None:
+    ring = _ring("k1")
+    frame = pl.DataFrame({"id": [1, 2], "email": [crypto.seal(ring, "a@x.io", "email"), None],
+                          "note": ["plain", "text"]})
+    calls = []
+
+    def keyring() -> crypto.Keyring:
+        calls.append(1)
+        return ring
+
+    opened = crypto.open_frame(frame, keyring)
+    assert opened["email"].to_list() == ["a@x.io", None] and opened["note"].to_list() == ["plain", "text"]
+    assert crypto.open_frame(frame.drop("email"), keyring).equals(frame.drop("email")) and len(calls) == 1
 
 
 def test_rotation_reseals_old_values_under_the_new_key_and_a_dropped_key_is_named() -> None:
     old = _ring("k1")
-    token = crypto.seal(old, "Ana Silva", "leads.contact_name")
+    token = crypto.seal(old, "Ana Silva", "name")
     both = crypto.Keyring({"k2": b"\x09" * 32, "k1": old.keys["k1"]}, "k2", old.index_key)
-    resealed = crypto.reseal(both, token, "leads.contact_name")
-    assert crypto.key_id(resealed) == "k2" and crypto.open_(both, resealed, "leads.contact_name") == "Ana Silva"
-    assert crypto.reseal(both, resealed, "leads.contact_name") == resealed  # already current: untouched
+    resealed = crypto.reseal(both, token, "name")
+    assert crypto.key_id(resealed) == "k2" and crypto.open_(both, resealed, "name") == "Ana Silva"
+    assert crypto.reseal(both, resealed, "name") == resealed  # already current: untouched
+    doc = json.dumps({"contact_name": token})
+    assert crypto.open_text(both, crypto.reseal_text(both, doc)) == json.dumps({"contact_name": "Ana Silva"})
+    assert "enc1:k2:name:" in crypto.reseal_text(both, doc)
     new_only = crypto.Keyring({"k2": b"\x09" * 32}, "k2", old.index_key)
     with pytest.raises(crypto.CryptoError, match="key 'k1', which is not in the keyring"):
-        crypto.open_(new_only, token, "leads.contact_name")
+        crypto.open_(new_only, token, "name")
 
 
 def test_blind_indexes_match_normalised_equals_and_depend_on_the_key() -> None:
