@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from flashdash import audit, clock
+from flashdash import audit, clock, pii
 from flashdash.access import AccessDenied, Actor
 from flashdash.store import Store
 
@@ -106,7 +106,10 @@ def _select(store: Store, con: duckdb.DuckDBPyConnection, entity: str) -> str:
     columns = [c for c in store.frame("export_columns", con, table=table)["column_name"] if c not in hidden]
     if not columns:
         raise ValueError(f"The store has no table {table!r} for {entity!r}; run `python -m flashdash init` first.")
-    return f"SELECT {', '.join(_ident(c) for c in columns)} FROM {_ident(table)}"  # noqa: S608
+    sealed = {c for t, c, _, _ in pii.COLUMNS if t == table}
+    pii.register(con)  # sealed contact values are written out opened, as the pages show them
+    shown = ", ".join(f"fd_open({_ident(c)}) AS {_ident(c)}" if c in sealed else _ident(c) for c in columns)
+    return f"SELECT {shown} FROM {_ident(table)}"  # noqa: S608
 
 
 def _partial_path(path: Path) -> Path:

@@ -205,3 +205,14 @@ def test_a_value_changed_in_the_store_is_refused_by_name_not_shown(world: dict, 
         con.execute("UPDATE leads SET email = ? WHERE id = ?", [forged, world["made"]["id"]])
     with pytest.raises(crypto.CryptoError, match="changed"):
         submissions.lead_detail(copy, ADMIN, world["made"]["id"])
+
+
+def test_an_export_of_the_leads_writes_their_contacts_readable(world: dict, tmp_path: Path) -> None:
+    from flashdash import exports
+
+    path = tmp_path / "leads.csv"
+    exports.export_entity(world["store"], ADMIN, "leads", path, now=NOW)
+    written = pl.read_csv(path, infer_schema_length=0)
+    mine = written.filter(pl.col("id") == str(world["made"]["id"])).row(0, named=True)
+    assert (mine["email"], mine["phone"]) == (NEW_EMAIL, NEW_PHONE)
+    assert not written["email"].drop_nulls().str.starts_with("enc1:").any()

@@ -158,6 +158,18 @@ def test_the_log_form_refuses_a_lead_outside_the_book_then_saves_with_a_template
     assert _one(live_store, "SELECT count(*) FROM tasks WHERE lead_id = ? AND title = 'Send pricing'", lead_id)[0] == 1
     assert at.text_input(key="act.log.outcome").value == ""  # a fresh form for the next one
 
+    at.text_area(key="act.log.notes").input("Owner is unwell this month; call after the 15th")
+    at.checkbox(key="act.log.sensitive").check()
+    at.button(key="FormSubmitter:act.log.form-Save").click().run()
+    assert not at.exception, at.exception
+    with live_store.read() as con:
+        stored, sensitive = con.execute("SELECT notes, notes_sensitive FROM activities WHERE lead_id = ? "
+                                        "ORDER BY id DESC LIMIT 1", [lead_id]).fetchone()
+    assert sensitive and stored.startswith("enc1:") and "unwell" not in stored  # sealed in the store
+    assert _one(live_store, "SELECT notes FROM activities WHERE lead_id = ? ORDER BY id DESC LIMIT 1",
+                lead_id) == ("Owner is unwell this month; call after the 15th",)  # and read back as written
+    assert at.checkbox(key="act.log.sensitive").value is False
+
 
 def test_a_webinar_is_previewed_then_logged_and_a_csv_sets_its_bad_row_aside(live_store: Store) -> None:
     rep = resolve_actor(live_store, "rep")
