@@ -220,6 +220,7 @@ NOT_READS: dict[str, str] = {
     "bulk.apply": "write",
     **{f"imports.{n}": "write" for n in ("import_file", "import_preset", "undo")},
     "leads.create_lead": "write",
+    "pii.rotate": "write (an admin's key rotation; tests/integration/test_encryption.py)",
     **{f"mail.{n}": "write" for n in ("save_template", "send_now")},
     **{f"qualification.{n}": "write" for n in ("change_stage", "reset_criteria", "save_criteria")},
     "schedule.request_run": "write (asks the scheduler to run a job)",

@@ -115,13 +115,13 @@ def test_restoring_over_a_store_keeps_the_replaced_one_and_bumps_the_data_versio
     with Store(result.kept).read() as con:
         assert con.execute("SELECT count(*) FROM activities").fetchall() == [(0,)]
     assert store.version() != version
-    assert sorted(p.name for p in store.path.parent.iterdir() if not p.name.endswith(".version")) == \
+    assert sorted(p.name for p in store.path.parent.iterdir() if not p.name.endswith((".version", ".keys"))) == \
         ["demo.before-restore-20260701-093000.duckdb", "demo.duckdb"]
 
 
 def _assert_untouched(store: Store, digest: str) -> None:
     assert _digest(store.path) == digest
-    assert sorted(p.name for p in store.path.parent.iterdir() if not p.name.endswith(".version")) == ["demo.duckdb"]
+    assert sorted(p.name for p in store.path.parent.iterdir() if not p.name.endswith((".version", ".keys"))) == ["demo.duckdb"]
 
 
 def test_a_tampered_file_is_refused_with_a_clear_error_and_the_store_is_untouched(

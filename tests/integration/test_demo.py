@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flashdash import demo
+from flashdash import crypto, demo
 from flashdash.store import Store
 
 NOW = datetime(2026, 5, 1, 12, 0)
@@ -22,8 +23,9 @@ KEYS = {t: ["id"] for t in demo.DEMO_TABLES} | {"customer_usage": ["customer_id"
 
 
 def _frame(store: Store, sql: str, *params: object) -> pl.DataFrame:
+    """Rows as the product reads them: sealed contact values opened (each sealing differs, the values do not)."""
     with store.read() as con:
-        return con.sql(sql, params=list(params) or None).pl()
+        return crypto.open_frame(con.sql(sql, params=list(params) or None).pl(), lambda: store.keyring)
 
 
 def _one(store: Store, sql: str, *params: object) -> object:
@@ -95,6 +97,7 @@ def test_settings_record_how_the_demo_was_made(store):
 
 def test_the_same_seed_and_now_give_identical_tables(store, tmp_path):
     again = Store(tmp_path / "again.duckdb")
+    shutil.copyfile(crypto.keyring_path(store.path), crypto.keyring_path(again.path))  # same keys, same indexes
     demo.generate(again, "XS", seed=SEED, now=NOW)
     for table in demo.DEMO_TABLES:
         assert_frame_equal(_table(store, table), _table(again, table))

@@ -14,6 +14,7 @@ from flashdash import activities, qualification
 from flashdash import sequences as sq
 from flashdash.access import AccessDenied, Actor, resolve_actor
 from flashdash.store import Store
+from tests import stored
 from tests.conftest import NOW
 
 DAY = timedelta(days=1)
@@ -46,8 +47,7 @@ def _sql(store: Store, query: str, params: list | None = None) -> list[tuple]:
 
 
 def _one(store: Store, query: str, params: list | None = None) -> Any:
-    with store.read() as con:
-        return con.execute(query, params or []).fetchone()[0]
+    return stored.rows(store, query, params)[0][0]
 
 
 def _frame(store: Store, query: str, params: list | None = None) -> pl.DataFrame:
