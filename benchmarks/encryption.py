@@ -54,7 +54,7 @@ def main() -> None:
     ring = store.keyring
     with store.read() as con:
         plain = crypto.open_frame(con.sql("SELECT id, contact_name, email, phone FROM leads").pl(), lambda: ring)
-        sealed_n = con.sql("SELECT count(*) FROM leads WHERE email IS NOT NULL").fetchone()[0]
+        ((sealed_n,),) = con.sql("SELECT count(*) FROM leads WHERE email IS NOT NULL").fetchall()
     print(f"{plain.height:,} leads, {sealed_n:,} with an email")
 
     t0 = time.perf_counter()
