@@ -21,11 +21,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from benchmarks.stores import build
 from flashdash import crypto, pii, views
 from flashdash.access import Actor
 from flashdash.store import Store, copy_file
-
-from benchmarks.stores import build
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 6, 30, 12, 0)
