@@ -135,6 +135,14 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forecast_evaluate(args: argparse.Namespace) -> int:
+    """Backtest the revenue forecast on the store's history and print its figures, one per line."""
+    from flashdash import forecast
+
+    _store(args).ensure_schema()
+    return forecast.cmd_evaluate(args)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from flashdash import predictive
 
@@ -331,6 +339,13 @@ def main(argv: list[str] | None = None) -> int:
                                             "record")
     p.add_argument("--db", help="the store file (default: FLASHDASH_DB or data/flashdash.duckdb)")
     p.set_defaults(fn=cmd_audit_verify)
+    p = sub.add_parser("forecast", help="the revenue forecast")
+    forecast_sub = p.add_subparsers(dest="forecast_command", required=True)
+    p = forecast_sub.add_parser("evaluate", help="backtest the revenue forecast (rolling origin) and print its MAPE, "
+                                                 "the share of months within 5 and 10 percent and its interval "
+                                                 "coverage, one per line")
+    p.add_argument("--db", help="the store file (default: FLASHDASH_DB or data/flashdash.duckdb)")
+    p.set_defaults(fn=cmd_forecast_evaluate)
     p = sub.add_parser("keys", help="the encryption keys of contact data")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
     for name, fn, help_text in (("status", cmd_keys_status, "sealed values per column and key (exit 1 when any "

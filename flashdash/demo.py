@@ -25,7 +25,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from flashdash import demo_history, pii
+from flashdash import demo_history, demo_revenue, pii
 from flashdash.entities import COMPANY_SIZES, INTEREST_LEVELS, LEAD_STATUSES
 from flashdash.store import Store
 
@@ -1247,6 +1247,7 @@ def generate(store: Store, scale: str = "S", seed: int = 42, now: datetime | Non
             next_id += frame.height
         counts["activities"] = next_id - 1
 
+        counts.update(demo_revenue.add(store, con, now, seed))
         if history:
             counts.update(demo_history.add(store, con, now, seed))
 

@@ -36,7 +36,8 @@ from flashdash.store import Store
 ADMINS = ("admin",)
 FLAG_SETTERS = ("rep", "manager", "admin")
 TABLES = ("leads", "lead_stage_changes", "activities", "tasks", "emails", "email_events", "sequence_enrollments",
-          "lead_assignments", "lead_scores", "opportunities", "customers", "audit_log")
+          "lead_assignments", "lead_scores", "opportunities", "opportunity_changes", "deal_risks", "customers",
+          "audit_log")
 CONTACT_FIELDS = ("contact_name", "email", "phone")
 # What an erasure blanks inside audit records, import before-images and quarantined cells.
 ERASED_FIELDS = (*CONTACT_FIELDS, "notes", "next_step", "to_address", "subject", "body", "contact", "to",
@@ -281,6 +282,8 @@ def apply_retention(store: Store, now: datetime) -> int:
             _erase_json(store, con, needles, ids)
             store.run("privacy_purge_email_events", con, lead_ids=ids)
             store.run("privacy_purge_step_runs", con, lead_ids=ids)
+            store.run("privacy_purge_opportunity_changes", con, lead_ids=ids)
+            store.run("privacy_purge_deal_risks", con, lead_ids=ids)
             for table in PURGED:
                 store.run(f"privacy_purge_{table}", con, lead_ids=ids)
             audit.record(con, "retention", "purge", "lead", None, now, after={"lead_ids": ids}, reason=why)

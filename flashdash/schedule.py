@@ -119,6 +119,15 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("apply_retention", "FLASHDASH_JOB_RETENTION_CRON", "30 3 * * *",
                 "anonymize or purge closed leads untouched for longer than the retention policy keeps them "
                 "(nothing while no policy is set)"),
+        JobSpec("refresh_forecast", "FLASHDASH_JOB_FORECAST_CRON", "0 3 * * *",
+                "refresh the revenue forecast (revenue model, pipeline simulation, blend) and its backtest",
+                figure="Revenue forecast", as_of_query="fresh_forecast"),
+        JobSpec("refresh_velocity", "FLASHDASH_JOB_VELOCITY_CRON", "30 * * * *",
+                "recompute pipeline velocity, stage durations and conversion (company-wide, every split) for the "
+                "Revenue page", figure="Pipeline velocity", as_of_query="fresh_velocity"),
+        JobSpec("refresh_deal_risk", "FLASHDASH_JOB_DEAL_RISK_CRON", "25 * * * *",
+                "score every open deal's risk (its warning signs and the loss rate of past deals like it) and "
+                "record the model's out-of-time evaluation", figure="Deal risk", as_of_query="fresh_deal_risk"),
         JobSpec("refresh_aggregates", "FLASHDASH_JOB_REFRESH_CRON", "15 * * * *",
                 "refresh the store's statistics (ANALYZE) and checkpoint its write-ahead log",
                 figure="Store statistics", as_of_query="fresh_statistics"),

@@ -147,6 +147,27 @@ def apply_retention(store: Store, now: datetime) -> int:
     return privacy.apply_retention(store, now)
 
 
+def refresh_forecast(store: Store, now: datetime) -> int:
+    """Refresh the company-wide revenue forecast and its backtest: one analytics_runs row (kind 'forecast')."""
+    from flashdash import forecast
+
+    return forecast.refresh_forecast(store, now)["rows_written"]
+
+
+def refresh_velocity(store: Store, now: datetime) -> int:
+    """Recompute pipeline velocity (company-wide, every split) and store it as one analytics run."""
+    from flashdash import revenue
+
+    return revenue.refresh_velocity(store, now)["rows_written"]
+
+
+def refresh_deal_risk(store: Store, now: datetime) -> int:
+    """Score every open deal's risk, replace deal_risks whole and record the evaluation; returns the deals scored."""
+    from flashdash import deal_risk
+
+    return deal_risk.refresh_deal_risk(store, now)["deals"]
+
+
 def _conversion_model_missing(store: Store) -> bool:
     from flashdash import predictive
 
@@ -171,6 +192,9 @@ RUNS: dict[str, tuple[Callable[[Store, datetime], int | None], Callable[[Store],
     "send_reminders": (send_reminders, None),
     "seal_audit": (seal_audit, lambda store: bool(store.scalar("audit_unsealed_count"))),
     "apply_retention": (apply_retention, None),
+    "refresh_forecast": (refresh_forecast, lambda store: store.scalar("fresh_forecast") is None),
+    "refresh_velocity": (refresh_velocity, lambda store: store.scalar("fresh_velocity") is None),
+    "refresh_deal_risk": (refresh_deal_risk, lambda store: not store.scalar("fresh_deal_risk")),
     "refresh_aggregates": (refresh_aggregates, None),
 }
 assert set(RUNS) == set(schedule.JOBS), "every scheduled job needs a function, and every function a schedule"

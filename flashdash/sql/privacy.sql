@@ -19,6 +19,14 @@ SELECT * FROM activities WHERE list_contains($lead_ids, lead_id) ORDER BY lead_i
 -- name: privacy_opportunities
 SELECT * FROM opportunities WHERE list_contains($lead_ids, lead_id) ORDER BY lead_id, id;
 
+-- name: privacy_opportunity_changes
+SELECT c.* FROM opportunity_changes c JOIN opportunities o ON o.id = c.opportunity_id
+WHERE list_contains($lead_ids, o.lead_id) ORDER BY o.lead_id, c.changed_at, c.id;
+
+-- name: privacy_deal_risks
+SELECT r.* FROM deal_risks r JOIN opportunities o ON o.id = r.opportunity_id
+WHERE list_contains($lead_ids, o.lead_id) ORDER BY o.lead_id, r.opportunity_id;
+
 -- name: privacy_customers
 SELECT * FROM customers WHERE list_contains($lead_ids, lead_id) ORDER BY lead_id, id;
 
@@ -125,6 +133,14 @@ DELETE FROM email_events WHERE email_id IN (SELECT id FROM emails WHERE list_con
 -- name: privacy_purge_step_runs
 DELETE FROM sequence_step_runs
 WHERE enrollment_id IN (SELECT id FROM sequence_enrollments WHERE list_contains($lead_ids, lead_id));
+
+-- name: privacy_purge_opportunity_changes
+-- A deal's changes and its risk go with the deal.
+DELETE FROM opportunity_changes
+WHERE opportunity_id IN (SELECT id FROM opportunities WHERE list_contains($lead_ids, lead_id));
+
+-- name: privacy_purge_deal_risks
+DELETE FROM deal_risks WHERE opportunity_id IN (SELECT id FROM opportunities WHERE list_contains($lead_ids, lead_id));
 
 -- name: privacy_purge_emails
 DELETE FROM emails WHERE list_contains($lead_ids, lead_id);

@@ -25,11 +25,15 @@ from flashdash import (
     activities,
     admin,
     assignment,
+    attribution,
     audit,
     bulk,
+    deal_risk,
+    deal_size,
     effectiveness,
     executive,
     exports,
+    forecast,
     funnel,
     impact,
     imports,
@@ -37,10 +41,12 @@ from flashdash import (
     leads,
     mail,
     org,
+    performance,
     phase2,
     predictive,
     privacy,
     qualification,
+    revenue,
     scoreboard,
     scoring,
     sequences,
@@ -83,6 +89,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
             "SELECT min(l.id) FROM leads l JOIN reps r ON r.id = l.owner_id "
             "WHERE l.status IN ('new', 'mql') AND NOT l.do_not_contact GROUP BY l.owner_id").fetchall()]
     sequences.enroll(store, boss, seq, open_ids, NOW)
+    deal_risk.refresh_deal_risk(store, NOW)  # stored risks, velocity, scenarios and a forecast run: rows to leak
+    revenue.refresh_velocity(store, NOW)
+    forecast.refresh_forecast(store, NOW)
+    forecast.save_scenario(store, resolve_actor(store, "manager"), "Matrix, team", {"win_rate": 1.1}, NOW)
+    forecast.save_scenario(store, boss, "Matrix, company", {}, NOW)
     return store
 
 
@@ -198,6 +209,34 @@ READS: dict[str, Call] = {
     "work.customer_book": lambda c: work.customer_book(c.store, c.actor, FILTERS),
     "work.lead_book": lambda c: work.lead_book(c.store, c.actor, FILTERS),
     "work.pipeline": lambda c: work.pipeline(c.store, c.actor, FILTERS),
+    "attribution.attribute": lambda c: attribution.attribute(c.store, c.actor, FILTERS),
+    "deal_risk.assess": lambda c: deal_risk.assess(c.store, c.actor, NOW),
+    "deal_risk.check_against_history": lambda c: deal_risk.check_against_history(c.store, c.actor, NOW),
+    "deal_risk.latest": lambda c: deal_risk.latest(c.store, c.actor),
+    "deal_size.drivers": lambda c: deal_size.drivers(c.store, c.actor, NOW),
+    "deal_size.undersized": lambda c: deal_size.undersized(c.store, c.actor, NOW),
+    "forecast.compare": lambda c: forecast.compare(c.store, c.actor, forecast.scenarios(c.store, c.actor)["id"].to_list()),
+    "forecast.forecast": lambda c: forecast.forecast(c.store, c.actor, NOW, run_backtest=False),
+    "forecast.latest_forecast": lambda c: forecast.latest_forecast(c.store, c.actor),
+    "forecast.monthly_revenue": lambda c: forecast.monthly_revenue(c.store, c.actor, NOW),
+    "forecast.pipeline_forecast": lambda c: forecast.pipeline_forecast(c.store, c.actor, NOW, draws=200),
+    "forecast.quota_attainment": lambda c: {p: forecast.quota_attainment(c.store, c.actor, NOW, p, draws=200)
+                                            for p in ("month", "next_quarter")},
+    "forecast.read_inputs": lambda c: forecast.read_inputs(c.store, c.actor, NOW),
+    "forecast.revenue_forecast": lambda c: forecast.revenue_forecast(c.store, c.actor, NOW, model="ets_aadn"),
+    "forecast.scenario_base": lambda c: forecast.scenario(forecast.scenario_base(c.store, c.actor, NOW, draws=200),
+                                                          {"win_rate": 1.2}),
+    "forecast.scenarios": lambda c: forecast.scenarios(c.store, c.actor),
+    "performance.activity_to_close": lambda c: performance.activity_to_close(c.store, c.actor, NOW),
+    "performance.benchmarking": lambda c: performance.benchmarking(c.store, c.actor, FILTERS),
+    "performance.benchmarks": lambda c: performance.benchmarks(c.store, c.actor),
+    "performance.coaching": lambda c: performance.coaching(c.store, c.actor, FILTERS, NOW),
+    "performance.productivity": lambda c: performance.productivity(c.store, c.actor, FILTERS),
+    "revenue.latest_velocity": lambda c: revenue.latest_velocity(c.store, c.actor),
+    "revenue.phase3_targets": lambda c: revenue.phase3_targets(c.store, c.actor, NOW),
+    "revenue.velocity": lambda c: {by or "all": revenue.velocity(c.store, c.actor, START.date(), TODAY, by)
+                                   for by in (None, "team", "rep", "vertical")},
+    "revenue.win_loss": lambda c: revenue.win_loss(c.store, c.actor, START.date(), TODAY),
     "worklist.holdings": lambda c: worklist.holdings(c.store, c.actor, c.rep),
     "worklist.lead_ref": lambda c: worklist.lead_ref(c.store, c.actor, str(c.lead)),
     "worklist.open_leads": lambda c: worklist.open_leads(c.store, c.actor),
@@ -220,6 +259,8 @@ NOT_READS: dict[str, str] = {
     "bulk.apply": "write",
     **{f"imports.{n}": "write" for n in ("import_file", "import_preset", "undo")},
     "leads.create_lead": "write",
+    "forecast.save_scenario": "write",
+    "performance.save_benchmarks": "write",
     "pii.rotate": "write (an admin's key rotation; tests/integration/test_encryption.py)",
     **{f"mail.{n}": "write" for n in ("save_template", "send_now")},
     **{f"qualification.{n}": "write" for n in ("change_stage", "reset_criteria", "save_criteria")},

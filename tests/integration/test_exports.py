@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flashdash import audit, exports
+from flashdash import audit, crypto, exports
 from flashdash.access import AccessDenied, Actor
 from flashdash.store import Store, copy_file
 from tests.conftest import NOW
@@ -25,8 +25,9 @@ def store(demo_store: Store, tmp_path: Path) -> Store:
 
 
 def _table(store: Store, table: str) -> pl.DataFrame:
+    """The table as the product shows it (an export writes contact values opened)."""
     with store.read() as con:
-        return con.sql(f'SELECT * FROM "{table}"').pl()
+        return crypto.open_frame(con.sql(f'SELECT * FROM "{table}"').pl(), lambda: store.keyring)
 
 
 def _read(path: Path, fmt: str, schema: pl.Schema) -> pl.DataFrame:
