@@ -14,10 +14,8 @@ import argparse
 import resource
 import shutil
 import socket
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from benchmarks import stores
+from benchmarks.timing import spread, timed
 from flashdash import activities, clock, effectiveness, mail, sequences, tasks, tracking
 from flashdash.access import resolve_actor
 from flashdash.activities import NewActivity
@@ -50,17 +49,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
-def _ms(values: list[float]) -> str:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    return (f"p50 {statistics.median(ordered) * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms, "
-            f"max {ordered[-1] * 1e3:.0f} ms (n {len(ordered)})")
 
 
 def _rows(store: Store, query: str, params: list | None = None) -> list[tuple]:
@@ -97,7 +85,7 @@ def sequence_and_mail(store: Store, now: datetime, enroll: int, events: int) -> 
                                         "AND email IS NOT NULL ORDER BY id LIMIT ?", [enroll])]
     enrolled = sequences.enroll(store, admin, sequence_id, leads, now)
     out: dict[str, Any] = {"enrolled": len(enrolled["enrollment_ids"])}
-    out["run_due_s"], counts = _timed(lambda: sequences.run_due(store, now + timedelta(minutes=1)))
+    out["run_due_s"], counts = timed(lambda: sequences.run_due(store, now + timedelta(minutes=1)))
     out["steps_run"] = counts["steps_run"]
 
     sink = _Sink()
@@ -121,7 +109,7 @@ def sequence_and_mail(store: Store, now: datetime, enroll: int, events: int) -> 
     spool = tracking.Spool(tracking.spool_dir(store.path))
     for i in range(events):
         spool.append(tracking.new_event("open", tokens[i % len(tokens)], at=now + timedelta(minutes=3, seconds=i)))
-    out["ingest_s"], out["ingested"] = _timed(lambda: tracking.ingest(store, now + timedelta(minutes=5),
+    out["ingest_s"], out["ingested"] = timed(lambda: tracking.ingest(store, now + timedelta(minutes=5),
                                                                       on_replies=sequences.pause_if_needed))
     return out
 
@@ -145,12 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     task_count = _rows(store, "SELECT count(*) FROM tasks")[0][0]
     print(f"\nStore {path}, {store.scalar('count_leads'):,} leads, {task_count:,} tasks, as of {now:%Y-%m-%d %H:%M}")
 
-    print(f"Log & complete from the queue   {_ms(log_and_complete(store, now, args.logs))}")
+    print(f"Log & complete from the queue   {spread(log_and_complete(store, now, args.logs))}")
     rep, admin = resolve_actor(store, "rep"), resolve_actor(store, "admin")
     for who, actor in (("rep", rep), ("admin", admin)):
-        runs = [_timed(lambda a=actor: tasks.queue(store, a, now)) for _ in range(5)]
-        print(f"Task queue ({who}, {runs[0][1].height:,} open tasks)   {_ms([s for s, _ in runs])}")
-    seconds, result = _timed(lambda: effectiveness.effectiveness(store, admin, now))
+        runs = [timed(lambda a=actor: tasks.queue(store, a, now)) for _ in range(5)]
+        print(f"Task queue ({who}, {runs[0][1].height:,} open tasks)   {spread([s for s, _ in runs])}")
+    seconds, result = timed(lambda: effectiveness.effectiveness(store, admin, now))
     print(f"Activity effectiveness (admin, {max(result['n'].values()):,} leads)   {seconds:.2f} s")
 
     out = sequence_and_mail(store, now, args.enroll, args.events)

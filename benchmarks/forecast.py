@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from benchmarks import stores
+from benchmarks.timing import spread, timed
 from flashdash import clock
 from flashdash import forecast as fc
 from flashdash.access import resolve_actor
@@ -33,17 +30,6 @@ from flashdash.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
-def _ms(values: list[float]) -> str:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    return (f"p50 {statistics.median(ordered) * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms, "
-            f"max {ordered[-1] * 1e3:.0f} ms (n {len(ordered)})")
 
 
 def slider_changes(base: fc.Plan, n: int, seed: int = 1) -> list[float]:
@@ -54,7 +40,7 @@ def slider_changes(base: fc.Plan, n: int, seed: int = 1) -> list[float]:
     for _ in range(n):
         lever = fc.LEVERS[int(rng.integers(len(fc.LEVERS)))]
         levers[lever] = round(float(rng.uniform(fc.LEVER_MIN, fc.LEVER_MAX)), 2)
-        spent, _ = _timed(lambda: fc.scenario(base, dict(levers)))
+        spent, _ = timed(lambda: fc.scenario(base, dict(levers)))
         seconds.append(spent)
     return seconds
 
@@ -74,32 +60,32 @@ def main(argv: list[str] | None = None) -> int:
         store = stores.build(ROOT / "data" / f"bench-forecast-{args.scale}.duckdb", args.scale, as_of, logins=True)
     now = datetime.fromisoformat(store.scalar("setting", key="demo_as_of") or clock.now().isoformat())
     admin = resolve_actor(store, "admin")
-    read_s, inputs = _timed(lambda: fc.read_inputs(store, fc.COMPANY, now))
+    read_s, inputs = timed(lambda: fc.read_inputs(store, fc.COMPANY, now))
     open_deals = inputs.deals.filter(inputs.deals["closed_at"].is_null()).height
     print(f"\nStore {store.path}, {inputs.deals.height:,} deals ({open_deals:,} open), as of {now:%Y-%m-%d %H:%M}")
     print(f"Reading the deals               {read_s:.2f} s")
 
-    backtest_s, bt = _timed(lambda: fc.full_backtest(inputs, now))
+    backtest_s, bt = timed(lambda: fc.full_backtest(inputs, now))
     print(f"Backtest (every method)         {backtest_s:.2f} s over {bt['months']} months")
     if bt["status"] == "ok":
         figures = fc.backtest_figures(bt)
         print("  " + "\n  ".join(fc.evaluation_lines({"status": "ok", **figures})))
-    forecast_s, shown = _timed(lambda: fc.compute(inputs, now, run_backtest=False,
+    forecast_s, shown = timed(lambda: fc.compute(inputs, now, run_backtest=False,
                                                   stored={"model": bt.get("model"), "weight": bt.get("weight"),
                                                           "chosen": bt.get("chosen")}))
     print(f"Forecast shown (no backtest)    {forecast_s:.2f} s ({shown['draws']:,} draws)")
-    engine_s, engine = _timed(lambda: fc.build_engine(inputs, now, 6))
-    sim_s, _ = _timed(lambda: fc.simulate(engine))
+    engine_s, engine = timed(lambda: fc.build_engine(inputs, now, 6))
+    sim_s, _ = timed(lambda: fc.simulate(engine))
     print(f"Pipeline simulation             {engine_s:.2f} s to learn and draw, {sim_s * 1e3:.0f} ms to sum "
           f"({engine.draws:,} draws × {len(engine.open_p):,} open deals, {len(engine.months)} months)")
-    quota_s, quota = _timed(lambda: fc.quota_attainment(store, admin, now))
+    quota_s, quota = timed(lambda: fc.quota_attainment(store, admin, now))
     print(f"Quota attainment (admin)        {quota_s:.2f} s ({quota.height} rows)")
-    base_s, base = _timed(lambda: fc.scenario_base(store, admin, now))
+    base_s, base = timed(lambda: fc.scenario_base(store, admin, now))
     print(f"Scenario base (admin)           {base_s:.2f} s")
-    print(f"Scenario, per slider change     {_ms(slider_changes(base, args.changes))}")
+    print(f"Scenario, per slider change     {spread(slider_changes(base, args.changes))}")
     manager = resolve_actor(store, "manager")
-    team_s, team = _timed(lambda: fc.scenario_base(store, manager, now))
-    print(f"Scenario base (manager)         {team_s:.2f} s; per change {_ms(slider_changes(team, args.changes))}")
+    team_s, team = timed(lambda: fc.scenario_base(store, manager, now))
+    print(f"Scenario base (manager)         {team_s:.2f} s; per change {spread(slider_changes(team, args.changes))}")
     print(f"Peak memory                     {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:,.0f} MB")
     return 0
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
+
 from flashdash import crypto, pii
 from flashdash.store import Store
 
@@ -19,3 +21,12 @@ def rows(store: Store, query: str, params: list | dict | None = None, write: boo
 
 def _opened(store: Store, value: Any) -> Any:
     return crypto.open_text(store.keyring, value) if isinstance(value, str) and crypto.PREFIX in value else value
+
+
+def insert(con: Any, table: str, rows: list[dict[str, Any]]) -> None:
+    """Rows written straight into a table (a test's hand-made history), by column name."""
+    con.register("_rows", pl.DataFrame(rows).to_arrow())
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")  # noqa: S608 (a test's own table names)
+    finally:
+        con.unregister("_rows")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
@@ -14,19 +13,12 @@ from flashdash import attribution
 from flashdash.access import Actor, resolve_actor
 from flashdash.filters import Filters
 from flashdash.store import Store
+from tests import stored
 from tests.conftest import NOW
 
 ADMIN = Actor("admin", "Ada", "admin")
 D = datetime.fromisoformat
 JUNE = Filters(start=date(2026, 6, 1), end=date(2026, 6, 30))
-
-
-def _insert(con: Any, table: str, rows: list[dict[str, Any]]) -> None:
-    con.register("_rows", pl.DataFrame(rows).to_arrow())
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
-    finally:
-        con.unregister("_rows")
 
 
 @pytest.fixture(scope="module")
@@ -38,31 +30,31 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Store:
     store = Store(Path(tmp_path_factory.mktemp("attribution")) / "tiny.duckdb")
     store.ensure_schema(NOW)
     with store.write() as con:
-        _insert(con, "reps", [{"id": i, "name": n, "title": "rep", "active": True, "monthly_quota": 0.0}
+        stored.insert(con, "reps", [{"id": i, "name": n, "title": "rep", "active": True, "monthly_quota": 0.0}
                               for i, n in ((1, "Ann"), (2, "Bob"))])
-        _insert(con, "leads", [
+        stored.insert(con, "leads", [
             {"id": 1, "merchant_name": "M1", "channel": "paid_search", "campaign": "spring",
              "submitted_at": D("2026-05-30 09:00"), "owner_id": 1, "status": "won"},
             {"id": 2, "merchant_name": "M2", "channel": "referral", "submitted_at": D("2026-06-15 09:00"),
              "owner_id": 2, "status": "won"},
             {"id": 3, "merchant_name": "M3", "channel": "referral", "submitted_at": D("2026-06-15 09:00"),
              "owner_id": 1, "status": "lost"}])
-        _insert(con, "opportunities", [
+        stored.insert(con, "opportunities", [
             {"id": 1, "lead_id": 1, "owner_id": 1, "amount": 1000.0, "stage": "closed_won",
              "created_at": D("2026-06-01 09:00"), "closed_at": D("2026-06-10 09:00"), "won": True},
             {"id": 2, "lead_id": 2, "owner_id": 2, "amount": 500.0, "stage": "closed_won",
              "created_at": D("2026-06-16 09:00"), "closed_at": D("2026-06-20 09:00"), "won": True},
             {"id": 3, "lead_id": 3, "owner_id": 1, "amount": 700.0, "stage": "closed_lost",
              "created_at": D("2026-06-16 09:00"), "closed_at": D("2026-06-20 09:00"), "won": False}])
-        _insert(con, "activities", [
+        stored.insert(con, "activities", [
             {"lead_id": 1, "rep_id": r, "type": t, "occurred_at": D(at)}
             for r, t, at in ((1, "call", "2026-06-02 10:00"), (2, "call", "2026-06-05 10:00"),
                              (1, "email", "2026-06-09 10:00"), (1, "call", "2026-06-12 10:00"))])
-        _insert(con, "sequences", [{"id": 1, "name": "Nurture", "pause_on": "reply", "active": True}])
-        _insert(con, "sequence_enrollments", [{"id": 1, "sequence_id": 1, "lead_id": 1, "rep_id": 1,
+        stored.insert(con, "sequences", [{"id": 1, "name": "Nurture", "pause_on": "reply", "active": True}])
+        stored.insert(con, "sequence_enrollments", [{"id": 1, "sequence_id": 1, "lead_id": 1, "rep_id": 1,
                                                "enrolled_by": "ann", "enrolled_at": D("2026-06-07 09:00"),
                                                "status": "active", "next_position": 2}])
-        _insert(con, "emails", [
+        stored.insert(con, "emails", [
             {"id": 1, "lead_id": 1, "rep_id": 1, "enrollment_id": 1, "token": "a", "status": "sent", "attempts": 1,
              "queued_by": "system", "queued_at": D("2026-06-08 09:00"), "sent_at": D("2026-06-08 09:00")},
             {"id": 2, "lead_id": 1, "rep_id": 1, "enrollment_id": None, "token": "b", "status": "sent", "attempts": 1,

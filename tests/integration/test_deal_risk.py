@@ -14,18 +14,11 @@ import pytest
 from flashdash import deal_risk
 from flashdash.access import Actor, resolve_actor
 from flashdash.store import Store
+from tests import stored
 from tests.conftest import NOW
 
 ADMIN = Actor("admin", "Ada", "admin")
 D = datetime.fromisoformat
-
-
-def _insert(con: Any, table: str, rows: list[dict[str, Any]]) -> None:
-    con.register("_rows", pl.DataFrame(rows).to_arrow())
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
-    finally:
-        con.unregister("_rows")
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +30,11 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Store:
     store = Store(Path(tmp_path_factory.mktemp("risk")) / "tiny.duckdb")
     store.ensure_schema(NOW)
     with store.write() as con:
-        _insert(con, "reps", [{"id": i, "name": n, "title": "rep", "active": True, "monthly_quota": 0.0}
+        stored.insert(con, "reps", [{"id": i, "name": n, "title": "rep", "active": True, "monthly_quota": 0.0}
                               for i, n in ((1, "Ann"), (2, "Bob"))])
-        _insert(con, "leads", [{"id": i, "merchant_name": f"M{i}", "submitted_at": D("2026-04-20 09:00"),
+        stored.insert(con, "leads", [{"id": i, "merchant_name": f"M{i}", "submitted_at": D("2026-04-20 09:00"),
                                 "owner_id": 1 if i < 3 else 2, "status": "opportunity"} for i in (1, 2, 3)])
-        _insert(con, "opportunities", [
+        stored.insert(con, "opportunities", [
             {"id": 1, "lead_id": 1, "owner_id": 1, "amount": 1000.0, "stage": "closed_lost",
              "created_at": D("2026-05-01 10:00"), "closed_at": D("2026-06-10 10:00"), "won": False,
              "expected_close": date(2026, 6, 8), "contacts": 1},
@@ -52,17 +45,17 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Store:
         moves = [(1, None, "discovery", "2026-05-01 10:00"), (1, "discovery", "proposal", "2026-05-10 10:00"),
                  (1, "proposal", "negotiation", "2026-05-20 10:00"), (1, "negotiation", "closed_lost", "2026-06-10 10:00"),
                  (2, None, "discovery", "2026-06-20 10:00"), (2, "discovery", "proposal", "2026-06-25 10:00")]
-        _insert(con, "opportunity_changes",
+        stored.insert(con, "opportunity_changes",
                 [{"opportunity_id": o, "field": "stage", "from_value": f, "to_value": t, "changed_at": D(at), "actor": "Ann"}
                  for o, f, t, at in moves]
                 + [{"opportunity_id": 1, "field": "expected_close", "from_value": "2026-05-25",
                     "to_value": "2026-06-08", "changed_at": D("2026-05-24 09:00"), "actor": "Ann"}])
-        _insert(con, "activities", [{"lead_id": 1, "rep_id": 1, "type": "call", "occurred_at": D(f"2026-05-{d} 11:00")}
+        stored.insert(con, "activities", [{"lead_id": 1, "rep_id": 1, "type": "call", "occurred_at": D(f"2026-05-{d} 11:00")}
                                     for d in ("02", "12", "21")])
-        _insert(con, "emails", [{"id": 1, "lead_id": 2, "rep_id": 1, "token": "t1", "status": "sent", "attempts": 1,
+        stored.insert(con, "emails", [{"id": 1, "lead_id": 2, "rep_id": 1, "token": "t1", "status": "sent", "attempts": 1,
                                  "queued_by": "ann",
                                  "queued_at": D("2026-06-26 09:00"), "sent_at": D("2026-06-26 09:00")}])
-        _insert(con, "email_events", [{"email_id": 1, "kind": "open", "occurred_at": D("2026-06-27 09:00")}])
+        stored.insert(con, "email_events", [{"email_id": 1, "kind": "open", "occurred_at": D("2026-06-27 09:00")}])
     return store
 
 

@@ -14,18 +14,11 @@ import pytest
 from flashdash import deal_size
 from flashdash.access import Actor, resolve_actor
 from flashdash.store import Store
+from tests import stored
 from tests.conftest import NOW
 
 ADMIN = Actor("admin", "Ada", "admin")
 SIMILAR = 25
-
-
-def _insert(con: Any, table: str, rows: list[dict[str, Any]]) -> None:
-    con.register("_rows", pl.DataFrame(rows).to_arrow())
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
-    finally:
-        con.unregister("_rows")
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +52,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Store:
     deal("retail", "1-10", 10_000, 9_999.0, True, NOW + timedelta(days=1))
     deal("retail", "1-10", 10_000, 9_999.0, False, past)
     with store.write() as con:
-        _insert(con, "reps", [{"id": i, "name": n, "title": "rep", "active": True, "monthly_quota": 0.0}
+        stored.insert(con, "reps", [{"id": i, "name": n, "title": "rep", "active": True, "monthly_quota": 0.0}
                               for i, n in ((1, "Ann"), (2, "Bob"))])
-        _insert(con, "leads", leads)
-        _insert(con, "opportunities", opps)
+        stored.insert(con, "leads", leads)
+        stored.insert(con, "opportunities", opps)
     return store
 
 
