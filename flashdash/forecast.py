@@ -188,6 +188,12 @@ def read_inputs(store: Store, actor: Actor, now: datetime, team_id: int | None =
     return Inputs(deals=deals, changes=changes, reps=reps)
 
 
+def _learning_inputs(store: Store, actor: Actor, now: datetime, team_id: int | None = None) -> Inputs | None:
+    """The whole company's deals for the win and close-date models when the view is narrower (a rep's book, a
+    team), else None. Only the models' parameters come from them; what is simulated and shown stays in scope."""
+    return read_inputs(store, COMPANY, now) if not actor.sees_all or team_id is not None else None
+
+
 def revenue_series(deals: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """Won amount by close month, from the deals' first month to now's: month, won_amount, won_deals and status
     ("ramp-up" for the first RAMP_MONTHS, "in progress" for now's month, else "complete"). Months without a win
@@ -835,23 +841,32 @@ def seasonal_factors(deals: pl.DataFrame, origin: datetime, edges: np.ndarray) -
     return np.asarray(out, float)
 
 
-def build_engine(inputs: Inputs, origin: datetime, months_ahead: int, draws: int = DRAWS, seed: int = SEED,
-                 check: bool = True) -> Engine:
-    """The simulation of the months from the origin's to `months_ahead` after it, learnt from what was known at
-    the origin (see the module docstring)."""
+def _learnt(inputs: Inputs, origin: datetime, check: bool) -> tuple[WinModel, Any, pl.DataFrame]:
+    """The win model, the close-date model and the last year's deals (new deals' win rates by size), learnt from
+    the deals in `inputs` as known at the origin."""
     deals, changes = as_of(inputs, origin)
-    use_stage = not changes.is_empty()
-    rng = np.random.default_rng(seed)
     first = deals["created_at"].min() if deals.height else origin
-    rows = snapshots(deals, changes, snapshot_times(origin, first), origin, use_stage)
+    rows = snapshots(deals, changes, snapshot_times(origin, first), origin, not changes.is_empty())
     train = rows.filter(pl.col("t") <= origin - timedelta(days=CENSOR_DAYS)) if rows.height else rows
-    win = fit_win_model(train, check)
     recent = deals.filter(pl.col("created_at") >= origin - timedelta(days=RECENT_DAYS))
     created = recent.select(
         days=((pl.coalesce(pl.col("closed_at"), pl.lit(origin, pl.Datetime("us"))) - pl.col("created_at"))
               .dt.total_seconds() / 86_400).clip(lower_bound=1e-3),
         closed=pl.col("closed_at").is_not_null(), won="won", amount="amount")
-    close = fit_close_model(rows, created)
+    return fit_win_model(train, check), fit_close_model(rows, created), recent
+
+
+def build_engine(inputs: Inputs, origin: datetime, months_ahead: int, draws: int = DRAWS, seed: int = SEED,
+                 check: bool = True, learn: Inputs | None = None) -> Engine:
+    """The simulation of the months from the origin's to `months_ahead` after it, learnt from what was known at
+    the origin (see the module docstring). `learn`: the deals the win and close-date models learn from, when
+    wider than the ones simulated (a rep's or a team's book is simulated with what the whole company's deals
+    teach, so that a rep's chance is the same in their own view and their manager's)."""
+    deals, changes = as_of(inputs, origin)
+    use_stage = not changes.is_empty()
+    rng = np.random.default_rng(seed)
+    win, close, learnt_recent = _learnt(learn or inputs, origin, check)
+    recent = deals.filter(pl.col("created_at") >= origin - timedelta(days=RECENT_DAYS))
 
     months = [add_months(month_start(origin), k) for k in range(months_ahead + 1)]
     bounds = [_midnight(m) for m in months[1:]] + [_midnight(add_months(months[-1], 1))]
@@ -880,7 +895,10 @@ def build_engine(inputs: Inputs, origin: datetime, months_ahead: int, draws: int
     pool = recent
     bands = len(close.size_edges) + 1
     pool_size = close.size_of(pool["amount"].to_numpy()).astype(np.int64) if pool.height else np.zeros(0, np.int64)
-    pool_p = new_deal_win_rates(pool, pool_size, bands)[pool_size] if pool.height else np.zeros(0)
+    learnt_size = close.size_of(learnt_recent["amount"].to_numpy()).astype(np.int64) if learnt_recent.height else \
+        np.zeros(0, np.int64)
+    pool_p = new_deal_win_rates(learnt_recent, learnt_size, bands)[pool_size] if pool.height and learnt_recent.height \
+        else np.zeros(0)
     pair_days = np.stack([sample_days(close.curves.get(close.new_key(str(b)), (NEVER, NEVER))[0], rng.random(PAIRS))
                           for b in range(bands)]).astype(float)
     h = len(months)
@@ -903,7 +921,7 @@ def build_engine(inputs: Inputs, origin: datetime, months_ahead: int, draws: int
         pool_rep=rep_index(pool) if pool.height else np.zeros(0, np.int64),
         pool_amount=pool["amount"].to_numpy() if pool.height else np.zeros(0), pool_p=np.asarray(pool_p, float),
         pool_size=pool_size, pair_arrival=rng.uniform(0.0, float(edges[-1]), (bands, PAIRS)), pair_days=pair_days,
-        month_factor=seasonal_factors(deals, origin, edges),
+        month_factor=seasonal_factors(as_of(learn, origin)[0] if learn is not None else deals, origin, edges),
         u_none=rng.random((draws, len(rep_ids), h), dtype=np.float32),
         z_new=rng.standard_normal((draws, len(rep_ids), h), dtype=np.float32),
         won_month=won_since(_midnight(months[0])), won_quarter=won_since(_midnight(quarter_start(months[0]))),
@@ -1161,7 +1179,8 @@ def pipeline_forecast(store: Store, actor: Actor, now: datetime, horizon_months:
     "open_deals" (id, owner_id, team_id, stage, amount, win_probability, close_in_horizon), "win_model" and
     "close_model" (their cards), "draws", "seed", "note"}."""
     inputs = read_inputs(store, actor, now, team_id)
-    return _pipeline_result(inputs, build_engine(inputs, now, horizon_months, draws, seed), now)
+    learn = _learning_inputs(store, actor, now, team_id)
+    return _pipeline_result(inputs, build_engine(inputs, now, horizon_months, draws, seed, learn=learn), now)
 
 
 def _pipeline_result(inputs: Inputs, e: Engine, now: datetime) -> dict[str, Any]:
@@ -1211,7 +1230,8 @@ def forecast(store: Store, actor: Actor, now: datetime, horizon_months: int = 6,
     "close_model", "note"}. Without `run_backtest`, the model and weight of the latest stored run (or the
     defaults) are used and the backtest is not shown."""
     inputs = read_inputs(store, actor, now, team_id)
-    return compute(inputs, now, horizon_months, run_backtest, draws, seed, _stored_choice(store))
+    return compute(inputs, now, horizon_months, run_backtest, draws, seed, _stored_choice(store),
+                   _learning_inputs(store, actor, now, team_id))
 
 
 def _stored_choice(store: Store) -> dict[str, Any]:
@@ -1224,7 +1244,7 @@ def _stored_choice(store: Store) -> dict[str, Any]:
 
 
 def compute(inputs: Inputs, now: datetime, horizon_months: int = 6, run_backtest: bool = True, draws: int = DRAWS,
-            seed: int = SEED, stored: dict[str, Any] | None = None) -> dict[str, Any]:
+            seed: int = SEED, stored: dict[str, Any] | None = None, learn: Inputs | None = None) -> dict[str, Any]:
     """forecast() on inputs already read (see forecast)."""
     series = revenue_series(inputs.deals, now)
     complete = complete_months(series)
@@ -1241,7 +1261,7 @@ def compute(inputs: Inputs, now: datetime, horizon_months: int = 6, run_backtest
     weight = bt["weight"] if ok else stored.get("weight", 0.5)
     weight = 0.5 if weight is None else weight
     chosen = (bt["chosen"] if ok else stored.get("chosen")) or BLEND
-    engine = build_engine(inputs, now, horizon_months, draws, seed)
+    engine = build_engine(inputs, now, horizon_months, draws, seed, learn=learn)
     pipe = _pipeline_result(inputs, engine, now)
     if complete.height >= MIN_SERIES_MONTHS:
         ts = _ts_forecast(series, now, horizon_months, model, draws, seed)
@@ -1333,6 +1353,7 @@ class Plan:
     team_id: int | None
     teams_whole: bool  # team rows are shown (the actor sees whole teams)
     average_deal: dict[int, float]  # rep id -> their average won deal of the last year (-1: everyone's)
+    viewer_rep: int | None = None  # the rep reading (a rep's own view), for "your" in the advice
     base_open: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     base_new: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     base_attainment: pl.DataFrame = field(repr=False, default_factory=pl.DataFrame)
@@ -1346,7 +1367,7 @@ def _plan(store: Store, actor: Actor, now: datetime, period: str = "month", hori
     months = period_months(now, period)
     inputs = read_inputs(store, actor, now, team_id)
     ahead = max(horizon_months, (months[-1].year - now.year) * 12 + months[-1].month - now.month)
-    engine = build_engine(inputs, now, ahead, draws, seed)
+    engine = build_engine(inputs, now, ahead, draws, seed, learn=_learning_inputs(store, actor, now, team_id))
     won = inputs.deals.filter(pl.col("won") & pl.col("closed_at").is_not_null()
                               & (pl.col("closed_at") >= now - timedelta(days=RECENT_DAYS)))
     avg = dict(won.group_by("owner_id").agg(pl.col("amount").mean(), pl.len())
@@ -1355,7 +1376,7 @@ def _plan(store: Store, actor: Actor, now: datetime, period: str = "month", hori
     base_open, base_new = simulate(engine)
     p = Plan(engine=engine, reps=inputs.reps, period=period, months=months, team_id=team_id,
              teams_whole=actor.sees_all or actor.role == "manager", average_deal=avg, base_open=base_open,
-             base_new=base_new)
+             base_new=base_new, viewer_rep=actor.rep_id if actor.role == "rep" else None)
     p.base_attainment = attainment(p, base_open, base_new)
     p.seconds = clock_time.perf_counter() - t0
     return p
@@ -1448,7 +1469,8 @@ def _attainment_row(p: Plan, level: str, rep_id: int | None, rep: str | None, te
     rest = quota - won  # what the open deals expected to close would have to bring, all else lost
     to_win = int(np.searchsorted(np.cumsum(amounts), rest, side="left") + 1) if rest > 0 else 0
     to_win = to_win if to_win <= len(amounts) else -1
-    text = _to_close(probability, gap, needed, size, to_win, len(amounts), amounts, p, level)
+    whose = "your" if level == "rep" and rep_id == p.viewer_rep else "their" if level == "rep" else "the team's"
+    text = _to_close(probability, gap, needed, size, to_win, len(amounts), amounts, p, whose)
     return {"level": level, "rep_id": rep_id, "rep": rep, "team_id": team_id, "team": team,
             "period": period_label(p.months), "quota": quota, "won_to_date": won, "forecast_p10": q10,
             "forecast_p50": q50, "forecast_p90": q90, "probability": probability, "expected_gap": expected_gap,
@@ -1461,11 +1483,10 @@ def _money(x: float) -> str:
 
 
 def _to_close(probability: float, gap: float, needed: int, size: float, to_win: int, expected: int,
-              amounts: np.ndarray, p: Plan, level: str) -> str:
-    """What would close the gap, in words."""
+              amounts: np.ndarray, p: Plan, who: str) -> str:
+    """What would close the gap, in words (`who`: whose open deals, "your", "their" or "the team's")."""
     if gap <= 0:
         return f"On track: {probability:.0%} likely to make quota; the likely outcome reaches it."
-    who = "your" if level == "rep" else "the team's"
     end = (add_months(p.months[-1], 1) - timedelta(days=1)).strftime("%d %b")
     deals = f"open deal{'s' if expected != 1 else ''} expected to close by {end}"
     text = (f"{_money(gap)} short of quota in the likely outcome ({probability:.0%} likely to make it): about "
@@ -1580,8 +1601,8 @@ def _headline(quarters: pl.DataFrame, att: pl.DataFrame) -> dict[str, Any]:
 
 
 def _scenario_team(store: Store, con: Any, actor: Actor, team_id: int | None) -> int | None:
-    """The team a scenario is saved for: a manager's own team (theirs if they lead one), anyone's for analysts,
-    executives and admins (None: the company); AccessDenied or ScenarioError otherwise."""
+    """The team a scenario is saved for: a manager's own team (theirs if they lead one), anyone's for analysts and
+    admins (None: the company); AccessDenied or ScenarioError otherwise (executives read scenarios)."""
     if actor.role not in PLANNERS:
         raise AccessDenied(f"A {actor.role} does not save scenarios; ask a manager or an analyst.")
     if actor.role == "manager":

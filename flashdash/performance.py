@@ -292,7 +292,11 @@ def team_rollup(reps: pl.DataFrame, team_response: pl.DataFrame) -> pl.DataFrame
 
 
 def compare_to_benchmarks(reps: pl.DataFrame, team_response: pl.DataFrame, targets: dict[str, float]) -> pl.DataFrame:
-    """The benchmarking rows (see benchmarking) from productivity rows, team medians and the targets."""
+    """The benchmarking rows (see benchmarking) from productivity rows, team medians and the targets. Managers are
+    not sellers: they are neither judged against the benchmarks nor counted in their team's rates (as coaching's
+    top quarter leaves them out)."""
+    if "title" in reps.columns:
+        reps = reps.filter(pl.col("title").fill_null("") != "manager")
     teams = team_rollup(reps, team_response).with_columns(level=pl.lit("team"), rep_id=pl.lit(None, pl.Int32),
                                                           rep=pl.lit(None, pl.String))
     people = reps.with_columns(level=pl.lit("rep"))

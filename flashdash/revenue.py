@@ -71,8 +71,8 @@ WIN_LOSS_NOTE = (
     "the one they are named by. Intervals are 95% Wilson intervals: where two overlap, the difference may be "
     "chance."
 )
-FORECAST_NOTE = ("Measured by the forecast's backtest (the share of months within ±5%); not connected to this "
-                 "table yet.")
+FORECAST_NOTE = ("Measured by the forecast's backtest (the share of months within ±5%): no backtest figure was "
+                 "given here.")
 
 
 class RevenueError(ValueError):
@@ -181,15 +181,19 @@ def _with_velocity(agg: pl.DataFrame) -> pl.DataFrame:
         hi_per_month=pl.when(usable).then(per_day * DAYS_PER_MONTH * half.exp()),
         few=pl.col("closed") < MIN_N,
     ).drop("var_won", "var_cycle", "cov")
-    notes = [_velocity_note(c, w) for c, w in zip(out["closed"].to_list(), out["won"].to_list(), strict=True)]
+    notes = [_velocity_note(c, w, cycle) for c, w, cycle in
+             zip(out["closed"].to_list(), out["won"].to_list(), agg["avg_cycle_days"].to_list(), strict=True)]
     out = out.with_columns(note=pl.Series(notes, dtype=pl.String))
     return out.select(pl.exclude(VELOCITY_COLUMNS), *VELOCITY_COLUMNS)  # the keys first
 
 
-def _velocity_note(closed: int, won: int) -> str:
+def _velocity_note(closed: int, won: int, cycle_days: float | None = None) -> str:
     if closed < MIN_CLOSED or won < MIN_WON:
         return (f"{NOT_ENOUGH}: {closed} closed and {won} won deals (velocity takes at least {MIN_CLOSED} closed "
                 f"and {MIN_WON} won)")
+    if cycle_days is not None and cycle_days <= 0:
+        return ("no velocity: the won deals closed the day they were created (a cycle of 0 days), as imported "
+                "histories often record them; velocity divides by the cycle")
     return _note(closed, 0, "closed deals")
 
 
@@ -399,6 +403,8 @@ def change_interval(current: tuple[float | None, float | None, int], baseline: t
 
 def _target_note(n_cur: int, n_base: int) -> str:
     low = min(n_cur, n_base)
+    if low == 0:
+        return "nothing to compare: no won deals on one side"
     return f"{EARLY}: {low} won deals on one side (fewer than {MIN_N})" if low < MIN_N else ""
 
 
@@ -407,8 +413,8 @@ def _forecast_row(measured: Mapping[str, Any] | None) -> dict[str, Any]:
     share = None if measured is None else measured.get("share_within_5pct")
     n = 0 if measured is None else int(measured.get("n") or 0)
     status = phase2.NO_FIGURE if share is None else (phase2.MET if share >= target.target else phase2.NOT_MET)
-    note = FORECAST_NOTE if measured is None else (f"{EARLY}: {n} backtest months (fewer than {MIN_N})"
-                                                   if n < MIN_N else "")
+    note = FORECAST_NOTE if measured is None or share is None else (
+        f"{EARLY}: {n} backtest months (fewer than {MIN_N})" if n < MIN_N else "")
     return {"key": target.key, "label": target.label, "measure": target.measure, "current": share, "baseline": None,
             "change": None, "change_lo": None, "change_hi": None, "target": target.target, "needed": target.target,
             "status": status, "few": n < MIN_N, "n_current": n, "n_baseline": 0,

@@ -1,47 +1,45 @@
-"""Revenue: open pipeline and closed deals today; forecasting and what-if planning arrive with phase 3."""
+"""Revenue: pipeline velocity, win/loss, deal size and attribution; the forecast with its backtest, scenarios and
+quota attainment; deal risk; rep performance and coaching; and Phase 3's targets measured."""
 
 import streamlit as st
 
-from flashdash import charts, work
+from flashdash.ui import (
+    attribution_panel,
+    deal_risk_panel,
+    deal_size_panel,
+    forecast_panel,
+    performance_panel,
+    quota_panel,
+    revenue_measures,
+    revenue_pipeline,
+    revenue_winloss,
+    scenario_panel,
+)
 from flashdash.ui import components as ui
-from flashdash.ui import roadmap
 from flashdash.ui.auth import guard
 from flashdash.ui.filters import sidebar_filters
-from flashdash.ui.store import cached, page_errors
+from flashdash.ui.store import page_errors
+
+TABS = {  # tab: what it shows; every tab is scoped to the reader (a rep reads their own book)
+    "Pipeline": revenue_pipeline.render,
+    "Win/loss": revenue_winloss.render,
+    "Deal size": deal_size_panel.render,
+    "Attribution": attribution_panel.render,
+    "Forecast": forecast_panel.render,
+    "Scenarios": scenario_panel.render,
+    "Quota": quota_panel.render,
+    "Deal risk": deal_risk_panel.render,
+    "Performance": performance_panel.render,
+    "Measures": revenue_measures.render,
+}
 
 actor = guard("revenue")
 with page_errors():
     filters = sidebar_filters(actor)
-    ui.header("Revenue", filters, "open pipeline today; deals closed in the period")
-    roadmap.note("Phase 3", "You can see the open pipeline by stage and the deals won and lost.",
-                 ["forecast with intervals and backtest", "scenario sliders", "deal risk", "attribution",
-                  "quota attainment predictions"])
-    data = cached(work.pipeline, actor, filters)
-    if data["by_stage"].is_empty() and data["won_lost"].is_empty():
-        ui.empty("No deals match.")
-    else:
-        # each part says plainly when it has nothing (e.g. imported data where every deal is closed and won)
-        left, right = st.columns(2)
-        with left:
-            if data["by_stage"].is_empty():
-                st.info("No open deals: every deal in scope is closed.", icon=":material/info:")
-            else:
-                st.altair_chart(charts.funnel(data["by_stage"], "stage", "amount",
-                                              title="Open pipeline ($) by stage"),
-                                width="stretch", key="revenue.stages")
-        with right:
-            if data["loss_reasons"].is_empty():
-                st.info("No deals were lost in the period.", icon=":material/info:")
-            else:
-                st.altair_chart(charts.bar_select(data["loss_reasons"], "reason", "deals", param="reason",
-                                                  title="Why deals were lost", value_title="Deals"),
-                                width="stretch", key="revenue.loss")
-        if data["won_lost"].is_empty():
-            st.info("No deals closed in the period.", icon=":material/info:")
-        else:
-            st.altair_chart(charts.stacked(data["won_lost"], "month", "amount", "outcome",
-                                           title="Closed deals ($)", x_type="T", fmt="$,.0f"),
-                            width="stretch", key="revenue.won_lost")
-            ui.table(data["won_lost"], "closed_deals_by_month", key="revenue.closed")
-        if not data["by_stage"].is_empty():
-            ui.table(data["by_stage"], "pipeline_by_stage", key="revenue.table")
+    ui.header("Revenue", filters, "the period applies to closed deals and activity; open deals and forecasts are "
+                                  "as of now")
+    # Only the open tab runs: the page costs what the tab the user reads costs, not all ten.
+    for name, tab in zip(TABS, st.tabs(list(TABS), key="rev.tab", on_change="rerun"), strict=True):
+        if tab.open:
+            with tab:
+                TABS[name](actor, filters)

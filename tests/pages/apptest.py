@@ -21,7 +21,7 @@ def page_env(demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # Pages whose tabs run only the open one (st.tabs with a key and on_change="rerun"): the tabs' key.
-TAB_KEYS = {"activities": "act.tab"}
+TAB_KEYS = {"activities": "act.tab", "revenue": "rev.tab"}
 
 
 def open_page(page_key: str, username: str | None, query: dict[str, str] | None = None,

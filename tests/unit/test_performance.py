@@ -80,7 +80,7 @@ def test_too_few_working_days_or_too_few_reps_to_compare_give_no_recommendation(
     assert recommend(three, three, _evidence())["recommendations"].is_empty()
 
 
-def test_teams_are_benchmarked_on_their_summed_counts_and_their_own_median_response() -> None:
+def test_teams_are_benchmarked_on_their_sellers_summed_counts_and_their_own_median_response() -> None:
     reps = _reps()
     team_response = pl.DataFrame({"team_id": [10, 20], "leads_responded": [120, 80],
                                   "median_response_hours": [5.0, 1.5]}, schema_overrides={"team_id": pl.Int64})
@@ -88,7 +88,8 @@ def test_teams_are_benchmarked_on_their_summed_counts_and_their_own_median_respo
     out = compare_to_benchmarks(reps, team_response, targets)
     east_calls = out.filter((pl.col("level") == "team") & (pl.col("team") == "East")
                             & (pl.col("metric") == "calls_per_day")).row(0, named=True)
-    assert east_calls["value"] == pytest.approx(360 / 240) and east_calls["meets"] is False
+    assert east_calls["value"] == pytest.approx(360 / 180) and east_calls["meets"] is False  # Max manages: not a seller
+    assert "Max" not in out["rep"].to_list()
     west_resp = out.filter((pl.col("level") == "team") & (pl.col("team") == "West")
                            & (pl.col("metric") == "median_response_hours")).row(0, named=True)
     assert (west_resp["value"], west_resp["benchmark"], west_resp["meets"]) == (1.5, 2.0, True)
