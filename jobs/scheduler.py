@@ -347,6 +347,23 @@ def serve(store: Store) -> int:
         print(exc, flush=True)
         return 1
     executor = ThreadPoolExecutor(max_workers=1)
+    built: dict[str, BlockingScheduler] = {}
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("%s: stopping (a running job finishes and is recorded first)", signal.Signals(signum).name)
+        # A second signal stops at once: a job cut short stays 'running' until the next run closes it.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if "scheduler" not in built:  # still starting (migrating the store, say): nothing runs yet
+            raise SystemExit(0)
+        try:
+            built["scheduler"].shutdown(wait=False)  # not wait=True: this runs inside the main loop it ends
+        except SchedulerNotRunningError:  # the signal came before the loop started
+            raise SystemExit(0) from None
+
+    # Handled from the moment the lock is held: a stop during the start-up leaves cleanly, lock released.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         store.ensure_schema()  # a store made by an older version gains what the jobs write
         scheduler = build_scheduler(executor)
@@ -370,19 +387,7 @@ def serve(store: Store) -> int:
         for name in startup_runs(store):
             log.info("%s: due at start-up", name)
             _queue(scheduler, name, "start-up")
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            log.info("%s: stopping (a running job finishes and is recorded first)", signal.Signals(signum).name)
-            # A second signal stops at once: a job cut short stays 'running' until the next run closes it.
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            try:
-                scheduler.shutdown(wait=False)  # not wait=True: this runs inside the main loop it ends
-            except SchedulerNotRunningError:  # the signal came before the loop started
-                raise SystemExit(0) from None
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        built["scheduler"] = scheduler
         log.info("scheduler started for %s (pid %s): %s", store.path, os.getpid(),
                  ", ".join(f"{s.name} [{s.schedule()}]" for s in JOBS.values() if s.enabled()) or "no jobs enabled")
         scheduler.start()

@@ -34,7 +34,8 @@ def test_the_jobs_tab_says_the_scheduler_is_stopped_and_lists_every_job(store: S
     assert list(jobs["job"]) == list(schedule.JOBS)
     assert set(jobs["last run"]) == {"never run"}
     fresh = _table(at, "figure")
-    assert list(fresh["figure"]) == ["Lead scores", "Conversion model", "Store statistics"]
+    assert list(fresh["figure"]) == ["Lead scores", "Conversion model", "Revenue forecast", "Pipeline velocity",
+                                     "Deal risk", "Store statistics"]
 
 
 def test_a_failed_job_is_highlighted_with_its_error_and_the_history_filters_to_it(store: Store) -> None:
