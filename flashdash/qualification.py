@@ -569,6 +569,14 @@ def advance(store: Store, con: duckdb.DuckDBPyConnection, lead_ids: Iterable[int
     return changes
 
 
+def apply_changes(store: Store, con: duckdb.DuckDBPyConnection, changes: pl.DataFrame, actor: str,
+                  now: datetime) -> None:
+    """Inside the caller's write unit: move leads as `changes` (CHANGES_SCHEMA) says, with their stage-change
+    rows and audit records (what closing a deal does to its lead, in the deal's own transaction). The caller has
+    checked the moves (move_refusal)."""
+    _apply(store, con, changes, actor, now)
+
+
 def _apply(store: Store, con: duckdb.DuckDBPyConnection, changes: pl.DataFrame, actor: str,
            now: datetime) -> None:
     """Write `changes` (lead_id, step, from_status, to_status, reason): each lead to its last step's stage,
