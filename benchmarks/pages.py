@@ -18,10 +18,10 @@ from pathlib import Path
 
 import psutil
 import streamlit as st
-from streamlit.components.v2 import component_manager
 from streamlit.testing.v1 import AppTest
 
 from benchmarks import stores
+from benchmarks.timing import DISCOVERY
 from flashdash import access, clock, store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,21 +31,6 @@ PAGES = ("executive", "submissions", "scoreboard", "interest", "funnel", "predic
 TAB_KEYS = {"activities": "act.tab"}
 
 
-# AppTest scans every installed package for components on each run; a server does that once at
-# startup. Time the scan so that it can be left out of the page's render time.
-_DISCOVERY = {"seconds": 0.0}
-_discover = component_manager.BidiComponentManager.discover_and_register_components
-
-
-def _timed_discover(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-    t0 = time.perf_counter()
-    try:
-        return _discover(self, *args, **kwargs)
-    finally:
-        _DISCOVERY["seconds"] += time.perf_counter() - t0
-
-
-component_manager.BidiComponentManager.discover_and_register_components = _timed_discover
 
 
 def render(page: str, role: str, preset: str) -> tuple[float, float, int, AppTest]:
@@ -58,10 +43,10 @@ def render(page: str, role: str, preset: str) -> tuple[float, float, int, AppTes
     at.session_state["username"] = role
     at.session_state["flt.preset"] = preset
     store.QUERY_LOG.clear()
-    _DISCOVERY["seconds"] = 0.0
+    DISCOVERY["seconds"] = 0.0
     t0 = time.perf_counter()
     at.run()
-    wall = time.perf_counter() - t0 - _DISCOVERY["seconds"]
+    wall = time.perf_counter() - t0 - DISCOVERY["seconds"]
     timings = list(store.QUERY_LOG)
     return wall, sum(t.seconds for t in timings), len(timings), at
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from streamlit.components.v2 import component_manager
 from streamlit.testing.v1 import AppTest
 
 from benchmarks import stores
+from benchmarks.timing import DISCOVERY
 from flashdash import access, clock
 from flashdash.store import Store
 from flashdash.ui import scenario_panel
@@ -33,29 +33,14 @@ from flashdash.ui import scenario_panel
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = list(range(-50, 51, scenario_panel.STEP))
 
-# AppTest scans every installed package for components on each run; a server does that once at startup. Time the
-# scan so that it can be left out of a change's cost (as benchmarks.pages does).
-_DISCOVERY = {"seconds": 0.0}
-_discover = component_manager.BidiComponentManager.discover_and_register_components
-
-
-def _timed_discover(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-    t0 = time.perf_counter()
-    try:
-        return _discover(self, *args, **kwargs)
-    finally:
-        _DISCOVERY["seconds"] += time.perf_counter() - t0
-
-
-component_manager.BidiComponentManager.discover_and_register_components = _timed_discover
 
 
 def run(at: AppTest) -> float:
     """Seconds one rerun of the page takes, without the component scan; fails loudly on an exception in it."""
-    _DISCOVERY["seconds"] = 0.0
+    DISCOVERY["seconds"] = 0.0
     t0 = time.perf_counter()
     at.run()
-    spent = time.perf_counter() - t0 - _DISCOVERY["seconds"]
+    spent = time.perf_counter() - t0 - DISCOVERY["seconds"]
     if at.exception:
         raise SystemExit(f"The Scenarios tab raised: {at.exception[0].value}")
     return spent
