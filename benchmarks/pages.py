@@ -27,8 +27,10 @@ from flashdash import access, clock, store
 ROOT = Path(__file__).resolve().parent.parent
 # "page/Tab": a page whose tabs run only the open one (tests/pages/apptest.TAB_KEYS), opened on that tab.
 PAGES = ("executive", "submissions", "scoreboard", "interest", "funnel", "predictive", "leads", "activities",
-         "activities/Timeline", "activities/Email", "activities/Measures")
-TAB_KEYS = {"activities": "act.tab"}
+         "activities/Timeline", "activities/Email", "activities/Measures", "revenue", "revenue/Deals",
+         "revenue/Win/loss", "revenue/Deal size", "revenue/Attribution", "revenue/Forecast", "revenue/Scenarios",
+         "revenue/Quota", "revenue/Deal risk", "revenue/Performance", "revenue/Measures")
+TAB_KEYS = {"activities": "act.tab", "revenue": "rev.tab"}
 
 
 
