@@ -67,7 +67,8 @@ def _book_table(book: pl.DataFrame) -> None:
     st.caption("Pick a deal above to move it (stage, expected close, amount, competitor, contacts) or to close it "
                "won or lost with its reason: each change is kept in the deal's history and the audit trail.")
     ui.table(shown, "open_deals", key=f"{KEY}.book",
-             column_config={"amount": st.column_config.NumberColumn(format="dollar")})
+             column_config={"amount": st.column_config.NumberColumn(format="dollar"),
+                            "expected close": st.column_config.DateColumn(format="D MMM YYYY")})
 
 
 def narrowed(book: pl.DataFrame, filters: Filters) -> pl.DataFrame:
@@ -90,7 +91,7 @@ def label(deal: dict[str, Any]) -> str:
 def _pick(book: pl.DataFrame) -> dict[str, Any] | None:
     rows = {r["id"]: r for r in book.iter_rows(named=True)}
     if st.session_state.pop(CLEAR, False) or st.session_state.get(PICK) not in rows:
-        st.session_state.pop(PICK, None)
+        st.session_state[PICK] = None  # set, not dropped: the browser would show the closed deal still picked
     picked = st.selectbox(f"Open deal ({len(rows):,} in your book)", list(rows), index=None, key=PICK,
                           format_func=lambda i: label(rows[i]), placeholder="Pick a deal to move or close")
     return rows.get(picked) if picked is not None else None
