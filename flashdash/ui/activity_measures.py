@@ -34,7 +34,8 @@ def render(actor: Actor, filters: Filters) -> None:
         show_problem(exc)
         return
     b0, b1 = out["baseline_period"]
-    st.caption(f"{_scope(actor)} for {filters.start:%d %b %Y} – {filters.end:%d %b %Y}; where a target is over time "
+    whose = ui.scope_phrase(actor, "figures", everyone="Everyone's figures")
+    st.caption(f"{whose} for {filters.start:%d %b %Y} – {filters.end:%d %b %Y}; where a target is over time "
                f"the baseline is the {filters.days} days before ({b0:%d %b} – {b1:%d %b %Y}). The sidebar's period "
                "applies; its team and rep filters do not narrow these measures.")
     targets = {r["key"]: r for r in out["targets"].iter_rows(named=True)}
@@ -47,13 +48,6 @@ def render(actor: Actor, filters: Filters) -> None:
     email_detail(actor, out)
     effectiveness_section(actor, now)
 
-
-def _scope(actor: Actor) -> str:
-    if actor.role == "rep":
-        return "Your own figures"
-    if actor.role == "manager":
-        return "Your team's figures"
-    return "Everyone's figures"
 
 
 # ---------------------------------------------------------------- the target cards

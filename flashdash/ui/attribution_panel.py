@@ -27,7 +27,8 @@ OTHERS = "all others"
 
 
 def render(actor: Actor, filters: Filters) -> None:
-    st.caption(f"{_scope(actor)}, won {filters.start:%d %b %Y} – {filters.end:%d %b %Y} (by close date; the "
+    whose = ui.scope_phrase(actor, "deals")
+    st.caption(f"{whose}, won {filters.start:%d %b %Y} – {filters.end:%d %b %Y} (by close date; the "
                "sidebar's filters apply).")
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     dimension = left.segmented_control("Attribute by", list(attribution.DIMENSIONS), default="source",
@@ -55,13 +56,6 @@ def render(actor: Actor, filters: Filters) -> None:
              column_config=_columns(dimension))
     st.info(out["note"], icon=":material/info:")
 
-
-def _scope(actor: Actor) -> str:
-    if actor.role == "rep":
-        return "Your own deals"
-    if actor.role == "manager":
-        return "Your team's deals"
-    return "Every team's deals"
 
 
 def _totals(out: dict[str, Any], dimension: str) -> None:

@@ -10,6 +10,7 @@ import polars as pl
 import streamlit as st
 
 from flashdash import exports
+from flashdash.access import Actor
 from flashdash.filters import Filters
 from flashdash.schedule import Freshness
 
@@ -82,3 +83,15 @@ def freshness(item: Freshness, what: str) -> None:
                    "scheduler under Admin → Jobs.", icon=":material/update:")
     else:
         st.caption(f"{item.caption()} (the {item.job} job){due}.")
+
+
+def scope_phrase(actor: Actor, noun: str, everyone: str | None = None) -> str:
+    """Whose rows a caption speaks of: "Your own deals" (a rep), "Your team's deals" (a manager), else `everyone`
+    or "Every team's deals"."""
+    if actor.role == "rep":
+        owner = "Your own"
+    elif actor.role == "manager":
+        owner = "Your team's"
+    else:
+        return everyone or " ".join(filter(None, ["Every team's", noun]))
+    return " ".join(filter(None, [owner, noun]))

@@ -218,7 +218,8 @@ def history_section(actor: Actor, now: datetime) -> None:
         show_problem(exc)
         return
     deals = int(frame["deals"].max() or 0) if frame.height else 0
-    st.caption(f"{_scope(actor)} {deals:,} closed deals, looked at as they stood at each weekly review while open: "
+    whose = ui.scope_phrase(actor, "")
+    st.caption(f"{whose} {deals:,} closed deals, looked at as they stood at each weekly review while open: "
                "per sign, how many showed it and how often they were later lost, against those that never did, "
                "and the odds ratio of a later loss at the same stage (95% interval clustered by deal).")
     estimated = frame.filter(pl.col("odds_ratio").is_not_null())
@@ -240,10 +241,3 @@ def history_section(actor: Actor, now: datetime) -> None:
         "wording": None})  # the sentences follow in full (the downloads keep them)
     st.markdown("\n".join(f"- {md_escape(w)}" for w in frame["wording"].to_list()))
 
-
-def _scope(actor: Actor) -> str:
-    if actor.role == "rep":
-        return "Your own"
-    if actor.role == "manager":
-        return "Your team's"
-    return "Every team's"

@@ -31,19 +31,13 @@ RANGE_ROWS = 25  # a range chart with more rows than this is unreadable; the tab
 
 def render(actor: Actor, filters: Filters) -> None:
     now = clock.now().replace(second=0, microsecond=0)  # one cache entry per minute, not per rerun
-    st.caption(f"{_scope(actor)}. Both parts look at every won deal on record, whatever the sidebar's period and "
+    whose = ui.scope_phrase(actor, "won and open deals")
+    st.caption(f"{whose}. Both parts look at every won deal on record, whatever the sidebar's period and "
                "filters: a regression needs all the deals it can get, and an open deal is judged as it stands now.")
     drivers_section(actor, now)
     st.divider()
     undersized_section(actor, now)
 
-
-def _scope(actor: Actor) -> str:
-    if actor.role == "rep":
-        return "Your own won and open deals"
-    if actor.role == "manager":
-        return "Your team's won and open deals"
-    return "Every team's won and open deals"
 
 
 # ---------------------------------------------------------------- drivers

@@ -126,7 +126,8 @@ def render(actor: Actor, filters: Filters) -> None:
     end = now.date()
     start = end - timedelta(days=revenue.TARGET_DAYS - 1)
     b0, b1 = phase2.previous_period(start, end)
-    st.caption(f"{_scope(actor)}: the deals won in the last {revenue.TARGET_DAYS} days ({start:%d %b} – "
+    whose = ui.scope_phrase(actor, "deals", everyone="Every deal")
+    st.caption(f"{whose}: the deals won in the last {revenue.TARGET_DAYS} days ({start:%d %b} – "
                f"{end:%d %b %Y}) against those won in the {revenue.TARGET_DAYS} days before ({b0:%d %b} – "
                f"{b1:%d %b %Y}); forecast accuracy from the forecast's backtest. The sidebar's period and filters do "
                "not apply to these measures.")
@@ -149,13 +150,6 @@ def render(actor: Actor, filters: Filters) -> None:
                "change is judged against its target on its own figure; where its interval includes no change, the "
                "difference may be chance.")
 
-
-def _scope(actor: Actor) -> str:
-    if actor.role == "rep":
-        return "Your own deals"
-    if actor.role == "manager":
-        return "Your teams' deals"
-    return "Every deal"
 
 
 def change_card(row: Mapping[str, Any], label: str, *, lower_is_better: bool, means: str) -> None:
