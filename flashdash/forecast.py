@@ -36,16 +36,19 @@ is in progress: neither is learnt from or scored.
      close after their own curves). Each rep's won new-deal revenue in a month is a compound Poisson sum, drawn
      with its exact chance of no win and its exact mean and variance (a lognormal for the rest). Growth beyond
      the last NEW_DEAL_DAYS is not projected.
-3. The blend: w × the revenue forecast + (1 - w) × the pipeline forecast, quantile by quantile (so its interval is
-   the weighted average of theirs), with w the weight of 0, 0.1, ..., 1 with the lowest one-month MAPE in the
-   backtest.
+3. The blend: on log revenue, its median is w × the revenue forecast's + (1 - w) × the pipeline's, and its interval
+   the weighted average of theirs narrowed by how differently the two err (the correlation of their backtest
+   errors: Bates and Granger's combined variance), with w the weight of 0, 0.1, ..., 1 with the lowest one-month
+   MAPE in the backtest.
 
 The backtest. Rolling origin over the complete months: at the start of each month from the MIN_TRAIN_MONTHS-th on,
 every method forecasts that month and the next two from what was known then (the series before it; the deals as
 they stood, their outcomes only if they had ended); one- and three-month-ahead errors give the MAPE, the share of
-months within ±5% and ±10%, and how often the 80% and 95% intervals held the actual. The method with the lowest
-one-month MAPE is the forecast shown. Because that choice (and the blend's weight) is made on the same months it is
-scored on, the row "selected (out of time)" also scores the choice itself: at each month, the method that had done
+months within ±5% and ±10%, and how often the 80% and 95% intervals held the actual. Beside them, the share of
+months "attainable" within ±5% and ±10%: what a method would reach if its own distribution were exactly right.
+When a month turns on a few large deals, no honest method gets close, and the backtest says so. The method with
+the lowest one-month MAPE is the forecast shown. Because that choice (and the blend's weight) is made on the same
+months it is scored on, the row "selected (out of time)" also scores the choice itself: at each month, the method that had done
 best on the months before it. Fewer than MIN_BACKTEST_MONTHS backtest months is "not enough data".
 
 Scope. Every figure is computed from the deals in the actor's scope only (a rep's own, a manager's teams'), models
@@ -448,18 +451,41 @@ def metrics(predictions: pl.DataFrame) -> pl.DataFrame:
     actual = pl.col("actual")
     ape = pl.when(actual > 0).then((pl.col("forecast") - actual).abs() / actual)
     signed = pl.when(actual > 0).then((pl.col("forecast") - actual) / actual)
-    return (predictions.group_by("model", "horizon")
+    reach = attainable(predictions)
+    return (predictions.with_columns(_reach5=pl.Series(reach[0.05]), _reach10=pl.Series(reach[0.10]))
+            .group_by("model", "horizon")
             .agg(months=pl.len().cast(pl.Int64), mape=ape.mean(),
                  within_5pct=(ape <= 0.05).mean(), within_10pct=(ape <= 0.10).mean(),
+                 attainable_5pct=pl.col("_reach5").filter(actual > 0).mean(),
+                 attainable_10pct=pl.col("_reach10").filter(actual > 0).mean(),
                  coverage_80=((actual >= pl.col("lo80")) & (actual <= pl.col("hi80"))).mean(),
                  coverage_95=((actual >= pl.col("lo95")) & (actual <= pl.col("hi95"))).mean(),
                  width_80=pl.when(pl.col("forecast") > 0)
                  .then((pl.col("hi80") - pl.col("lo80")) / pl.col("forecast")).median(),
                  bias=signed.median())
             .with_columns(pl.col(c).cast(pl.Float64) for c in ("mape", "within_5pct", "within_10pct", "coverage_80",
-                                                                "coverage_95", "width_80", "bias"))
+                                                                "coverage_95", "width_80", "bias", "attainable_5pct",
+                                                                "attainable_10pct"))
             .with_columns(label=pl.col("model").replace({**{c.name: c.label for c in CANDIDATES}, **LABELS}))
             .sort("horizon", "mape", nulls_last=True))
+
+
+def attainable(predictions: pl.DataFrame, margins: Sequence[float] = (0.05, 0.10)) -> dict[float, np.ndarray]:
+    """Per prediction row, the chance the actual lands within each margin of the forecast if the method's own
+    distribution were exactly right (a lognormal through its median and 80% interval): the share of months within
+    ±5% or ±10% that even a perfect forecast of this spread would reach. A month decided by a few large deals
+    cannot be forecast within ±5%, whatever the method; this says so in the method's own terms."""
+    if predictions.is_empty():
+        return {m: np.zeros(0) for m in margins}
+    lo, hi = (np.log(np.maximum(predictions[k].to_numpy().astype(float), 1e-9)) for k in ("lo80", "hi80"))
+    sd = (hi - lo) / (2 * Z["hi80"])
+    out = {}
+    for m in margins:
+        up, down = math.log1p(m), math.log1p(-m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chance = norm.cdf(up / sd) - norm.cdf(down / sd)
+        out[m] = np.where(sd > 0, chance, 1.0)
+    return out
 
 
 def selected_predictions(predictions: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
@@ -680,7 +706,12 @@ class CloseModel:
         return (ANY, ANY, ANY)
 
     def new_key(self, size: str) -> tuple[str, str, str]:
-        return ("new", ANY, size) if ("new", ANY, size) in self.curves else ("new", ANY, ANY)
+        """A new deal's curves: its size band's, else the nearest smaller band's that has enough closes (the biggest
+        deals are the slowest: everyone's curve would close them too soon), else everyone's."""
+        for band in range(int(size), -1, -1):
+            if ("new", ANY, str(band)) in self.curves:
+                return ("new", ANY, str(band))
+        return ("new", ANY, ANY)
 
 
 NEVER: Curve = (np.array([np.inf]), np.array([0.0]))
@@ -1039,19 +1070,52 @@ def pipeline_backtest(inputs: Inputs, series: pl.DataFrame, origins: Sequence[da
     return pl.DataFrame(rows, schema=_PRED_SCHEMA)
 
 
-def blend_predictions(model: pl.DataFrame, pipeline: pl.DataFrame, weight: float) -> pl.DataFrame:
-    """weight × the revenue model's quantiles + (1 - weight) × the pipeline's, month by month (model "blend")."""
+def combine(a: dict[str, np.ndarray], b: dict[str, np.ndarray], weight: float, rho: float = 1.0) \
+        -> dict[str, np.ndarray]:
+    """The blend of two forecasts' quantiles (LEVELS' keys; a: the revenue model's, b: the pipeline's), on
+    log(1 + revenue): its median is weight × a's + (1 - weight) × b's, and each quantile's distance from it is the
+    weighted average of theirs shrunk by the combined spread over the average spread, with rho the correlation of
+    the two methods' errors (Bates and Granger): two forecasts that err differently make a surer blend. With
+    rho = 1 it is the log-quantile average; with a weight of 0 or 1 it is one method exactly."""
+    la, lb = ({k: np.log1p(np.maximum(np.asarray(q[k], float), 0.0)) for k in Z} for q in (a, b))
+    z80 = Z["hi80"]
+    sa, sb = (la["hi80"] - la["lo80"]) / (2 * z80), (lb["hi80"] - lb["lo80"]) / (2 * z80)
+    average = weight * sa + (1 - weight) * sb
+    combined = np.sqrt(np.maximum(weight**2 * sa**2 + (1 - weight) ** 2 * sb**2
+                                  + 2 * weight * (1 - weight) * rho * sa * sb, 0.0))
+    shrink = np.divide(combined, average, out=np.ones_like(average), where=average > 0)
+    centre = weight * la["forecast"] + (1 - weight) * lb["forecast"]
+    return {k: np.expm1(centre + shrink * (weight * (la[k] - la["forecast"]) + (1 - weight) * (lb[k] - lb["forecast"])))
+            for k in Z}
+
+
+def error_correlation(model: pl.DataFrame, pipeline: pl.DataFrame) -> float:
+    """The correlation of the revenue model's and the pipeline's one-month errors on log(1 + revenue) over the
+    backtest months, clipped to 0-1 (1, the cautious value, with fewer than MIN_BACKTEST_MONTHS months)."""
+    j = model.filter(pl.col("horizon") == 1).join(pipeline.filter(pl.col("horizon") == 1),
+                                                  on=["origin", "month", "horizon"], suffix="_p")
+    if j.height < MIN_BACKTEST_MONTHS:
+        return 1.0
+    truth = np.log1p(j["actual"].to_numpy())
+    ea, eb = np.log1p(j["forecast"].to_numpy()) - truth, np.log1p(j["forecast_p"].to_numpy()) - truth
+    if ea.std() == 0 or eb.std() == 0:
+        return 1.0
+    return float(np.clip(np.corrcoef(ea, eb)[0, 1], 0.0, 1.0))
+
+
+def blend_predictions(model: pl.DataFrame, pipeline: pl.DataFrame, weight: float, rho: float = 1.0) -> pl.DataFrame:
+    """The blend (combine) of the revenue model's and the pipeline's predictions, month by month (model "blend")."""
     joined = model.join(pipeline, on=["origin", "month", "horizon"], suffix="_p")
-    return joined.select(
-        pl.lit(BLEND).alias("model"), "origin", "month", "horizon", "actual",
-        *[(weight * pl.col(k) + (1 - weight) * pl.col(f"{k}_p")).alias(k) for k in Z]).select(list(_PRED_SCHEMA))
+    q = combine({k: joined[k].to_numpy() for k in Z}, {k: joined[f"{k}_p"].to_numpy() for k in Z}, weight, rho)
+    return joined.select(pl.lit(BLEND).alias("model"), "origin", "month", "horizon", "actual") \
+        .with_columns(pl.Series(k, q[k], dtype=pl.Float64) for k in Z).select(list(_PRED_SCHEMA))
 
 
-def choose_weight(model: pl.DataFrame, pipeline: pl.DataFrame) -> float:
+def choose_weight(model: pl.DataFrame, pipeline: pl.DataFrame, rho: float = 1.0) -> float:
     """The blend weight of BLEND_WEIGHTS with the lowest one-month MAPE (ties: nearest to an even blend)."""
     best, score = 0.5, math.inf
     for w in sorted(BLEND_WEIGHTS, key=lambda w: abs(w - 0.5)):
-        table = metrics(blend_predictions(model, pipeline, w).filter(pl.col("horizon") == 1))
+        table = metrics(blend_predictions(model, pipeline, w, rho).filter(pl.col("horizon") == 1))
         mape = _nan_last(table["mape"][0]) if table.height else math.inf
         if mape < score - 1e-12:
             best, score = w, mape
@@ -1062,20 +1126,22 @@ def full_backtest(inputs: Inputs, now: datetime, horizons: Sequence[int] = HORIZ
                   candidates: Sequence[str] | None = None, draws: int = BACKTEST_DRAWS, seed: int = SEED) \
         -> dict[str, Any]:
     """The backtest of every method on the inputs' complete months: the revenue candidates, the pipeline and the
-    blend of the best candidate with it. As `backtest`, plus "model" (the best revenue candidate), "weight"."""
+    blend of the best candidate with it. As `backtest`, plus "model" (the best revenue candidate), "weight" and "rho"
+    (the correlation of the two methods' errors, see combine)."""
     series = complete_months(revenue_series(inputs.deals, now))
     ts = backtest(series, horizons, candidates=candidates)
     if ts["status"] != "ok":
-        return {**ts, "model": None, "weight": None}
+        return {**ts, "model": None, "weight": None, "rho": None}
     origins = ts["predictions"].filter(pl.col("model") == ts["chosen"])["origin"].unique().sort().to_list()
     pipe = pipeline_backtest(inputs, series, origins, horizons, draws, seed)
     chosen_rows = ts["predictions"].filter(pl.col("model") == ts["chosen"])
-    weight = choose_weight(chosen_rows, pipe)
+    rho = error_correlation(chosen_rows, pipe)
+    weight = choose_weight(chosen_rows, pipe, rho)
     predictions = pl.concat([ts["predictions"].filter(pl.col("model") != SELECTED), pipe,
-                             blend_predictions(chosen_rows, pipe, weight)])
+                             blend_predictions(chosen_rows, pipe, weight, rho)])
     names = [*[c for c in _complete_methods(ts["predictions"], [c.name for c in CANDIDATES])], PIPELINE, BLEND]
     result = summarise(predictions, names, [c.name for c in CANDIDATES if c.family == "baseline"])
-    return {**result, "model": ts["chosen"], "weight": weight}
+    return {**result, "model": ts["chosen"], "weight": weight, "rho": rho}
 
 
 # ---------------------------------------------------------------- the forecasts
@@ -1204,9 +1270,9 @@ def _pipeline_result(inputs: Inputs, e: Engine, now: datetime) -> dict[str, Any]
                      f"(seed {e.seed}). Win chance: {e.win_card.get('note', '')}")}
 
 
-def blend(revenue: dict[str, Any], pipeline: dict[str, Any], weight: float) -> dict[str, Any]:
-    """weight × the revenue forecast + (1 - weight) × the pipeline forecast, quantile by quantile, for the months
-    and quarters both have: {"months", "quarters", "weight"}."""
+def blend(revenue: dict[str, Any], pipeline: dict[str, Any], weight: float, rho: float = 1.0) -> dict[str, Any]:
+    """The blend (combine) of the revenue forecast and the pipeline forecast, for the months and quarters both
+    have: {"months", "quarters", "weight", "rho"}."""
     if not 0.0 <= weight <= 1.0:
         raise ForecastError(f"The blend weight must be between 0 and 1, not {weight}.")
 
@@ -1214,11 +1280,13 @@ def blend(revenue: dict[str, Any], pipeline: dict[str, Any], weight: float) -> d
         if a.is_empty() or b.is_empty():
             return b.head(0).select("method", *on, *Z) if not b.is_empty() else a.head(0).select("method", *on, *Z)
         j = a.select(*on, *Z).join(b.select(*on, *Z), on=on, suffix="_p")
-        return j.select(pl.lit(BLEND).alias("method"), *on,
-                        *[(weight * pl.col(k) + (1 - weight) * pl.col(f"{k}_p")).alias(k) for k in Z])
+        q = combine({k: j[k].to_numpy() for k in Z}, {k: j[f"{k}_p"].to_numpy() for k in Z}, weight, rho)
+        return j.select(pl.lit(BLEND).alias("method"), *on).with_columns(
+            pl.Series(k, q[k], dtype=pl.Float64) for k in Z)
 
     return {"months": mix(revenue["months"], pipeline["months"], ["month"]),
-            "quarters": mix(revenue["quarters"], pipeline["quarters"], ["quarter", "start"]), "weight": weight}
+            "quarters": mix(revenue["quarters"], pipeline["quarters"], ["quarter", "start"]), "weight": weight,
+            "rho": rho}
 
 
 def forecast(store: Store, actor: Actor, now: datetime, horizon_months: int = 6, team_id: int | None = None,
@@ -1239,8 +1307,8 @@ def _stored_choice(store: Store) -> dict[str, Any]:
     if run.is_empty():
         return {}
     payload = json.loads(run["payload"][0])
-    return {"model": payload.get("model"), "weight": payload.get("weight"), "chosen": payload.get("chosen"),
-            "as_of": payload.get("as_of")}
+    return {"model": payload.get("model"), "weight": payload.get("weight"), "rho": payload.get("rho"),
+            "chosen": payload.get("chosen"), "as_of": payload.get("as_of")}
 
 
 def compute(inputs: Inputs, now: datetime, horizon_months: int = 6, run_backtest: bool = True, draws: int = DRAWS,
@@ -1252,7 +1320,7 @@ def compute(inputs: Inputs, now: datetime, horizon_months: int = 6, run_backtest
     if run_backtest and complete.height >= MIN_SERIES_MONTHS:
         bt = full_backtest(inputs, now, draws=min(draws, BACKTEST_DRAWS), seed=seed)
     else:
-        bt = {**_not_enough("", 0), "status": "not run", "model": None, "weight": None}
+        bt = {**_not_enough("", 0), "status": "not run", "model": None, "weight": None, "rho": None}
         if run_backtest:
             bt.update(status=NOT_ENOUGH, note=f"{NOT_ENOUGH} to backtest: {complete.height} complete months of won "
                                               f"revenue; the revenue model needs {MIN_SERIES_MONTHS}.")
@@ -1260,6 +1328,8 @@ def compute(inputs: Inputs, now: datetime, horizon_months: int = 6, run_backtest
     model = (bt["model"] if ok else stored.get("model")) or "ets_aadn"
     weight = bt["weight"] if ok else stored.get("weight", 0.5)
     weight = 0.5 if weight is None else weight
+    rho = bt.get("rho") if ok else stored.get("rho")
+    rho = 1.0 if rho is None else rho
     chosen = (bt["chosen"] if ok else stored.get("chosen")) or BLEND
     engine = build_engine(inputs, now, horizon_months, draws, seed, learn=learn)
     pipe = _pipeline_result(inputs, engine, now)
@@ -1269,7 +1339,7 @@ def compute(inputs: Inputs, now: datetime, horizon_months: int = 6, run_backtest
         ts = {"model": None, "label": None, "months": _empty_months(), "quarters": _empty_quarters()}
     if ts["model"] is None:
         chosen, weight = PIPELINE, 0.0
-    mixed = blend(ts, pipe, weight)
+    mixed = blend(ts, pipe, weight, rho)
     method_name = {PIPELINE: PIPELINE, BLEND: BLEND}.get(chosen, "revenue model")
     month_parts = [f.select("method", "month", *Z) for f in (ts["months"], pipe["months"], mixed["months"])
                    if not f.is_empty()]
@@ -1285,7 +1355,7 @@ def compute(inputs: Inputs, now: datetime, horizon_months: int = 6, run_backtest
         note = "No deals in scope: there is nothing to forecast yet."
     return {"status": "ok" if inputs.deals.height else NOT_ENOUGH, "months": months, "quarters": quarters,
             "series": series, "backtest": bt["metrics"], "predictions": bt["predictions"], "chosen": chosen,
-            "chosen_label": label_of(chosen), "model": ts["model"], "model_label": ts["label"], "weight": weight,
+            "chosen_label": label_of(chosen), "model": ts["model"], "model_label": ts["label"], "weight": weight, "rho": rho,
             "figures": figures, "backtest_status": bt["status"], "win_model": pipe["win_model"],
             "close_model": pipe["close_model"], "open_deals": pipe["open_deals"], "draws": pipe["draws"],
             "note": note.strip()}
@@ -1311,7 +1381,8 @@ def backtest_figures(bt: dict[str, Any]) -> dict[str, Any]:
 
     one, three, base, sel = row(chosen), row(chosen, 3), row(bt.get("baseline")), row(SELECTED)
     return {"model": chosen, "label": label_of(chosen), "months": one.get("months", 0),
-            **{k: one.get(k) for k in ("mape", "within_5pct", "within_10pct", "coverage_80", "coverage_95")},
+            **{k: one.get(k) for k in ("mape", "within_5pct", "within_10pct", "coverage_80", "coverage_95",
+                                       "attainable_5pct", "attainable_10pct")},
             "mape_3m": three.get("mape"), "within_10pct_3m": three.get("within_10pct"),
             "coverage_80_3m": three.get("coverage_80"), "baseline": bt.get("baseline"),
             "baseline_mape": base.get("mape"), "baseline_within_10pct": base.get("within_10pct"),
@@ -1719,7 +1790,7 @@ def refresh_forecast(store: Store, now: datetime) -> dict[str, Any]:
     "figures", "rows_written"}."""
     result = forecast(store, COMPANY, now)
     payload = {"as_of": now.isoformat(), "chosen": result["chosen"], "chosen_label": result["chosen_label"],
-               "model": result["model"], "weight": result["weight"], "figures": result["figures"],
+               "model": result["model"], "weight": result["weight"], "rho": result["rho"], "figures": result["figures"],
                "win_model": result["win_model"], "close_model": result["close_model"], "note": result["note"],
                "backtest_status": result["backtest_status"], "draws": result["draws"],
                **{k: _records(result[k]) for k in ("months", "quarters", "series", "backtest", "predictions")}}
@@ -1787,6 +1858,8 @@ def evaluation_lines(result: dict[str, Any]) -> list[str]:
     lines = [f"{k}: {num(result.get(k))}" for k in EVALUATION_KEYS]
     lines += [f"model: {result['model']} ({result['label']})", f"months: {result['months']}"]
     lines += [f"backtest: {result['from']} to {result['to']}", f"revenue_model: {result['revenue_model']}",
+              f"attainable_5pct: {num(result.get('attainable_5pct'))}",
+              f"attainable_10pct: {num(result.get('attainable_10pct'))}",
               f"blend_weight: {num(result['weight'])}", f"baseline: {result['baseline']}",
               f"baseline_mape: {num(result['baseline_mape'])}", f"beats_baseline: {result['beats_baseline']}",
               f"mape_3m: {num(result['mape_3m'])}", f"within_10pct_3m: {num(result['within_10pct_3m'])}",

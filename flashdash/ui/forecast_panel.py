@@ -185,7 +185,8 @@ SHORT = {"naive": "Naive (last month again)", "mean12": "Mean of the last 12 mon
          "arima_ct": "ARIMA(1,0,0) + linear trend", "ets_ana": "ETS(A,N,A) seasonal",
          "sarima_c": "SARIMA(1,0,0)(0,1,0)12", forecast.PIPELINE: "Pipeline simulation", forecast.BLEND: "Blend",
          forecast.SELECTED: "Selected out of time"}
-SHARES = {"within_5pct": "within ±5%", "within_10pct": "within ±10%", "coverage_80": "80% held",
+SHARES = {"within_5pct": "within ±5%", "within_10pct": "within ±10%", "attainable_10pct": "±10% attainable",
+          "coverage_80": "80% held",
           "coverage_95": "95% held", "width_80": "80% width", "bias": "bias"}
 
 
@@ -240,7 +241,8 @@ def backtest_section(actor: Actor, out: dict[str, Any], record: dict[str, Any]) 
         **{c: st.column_config.NumberColumn(c, format="%.0f%%") for c in SHARES.values()},
         "bias": st.column_config.NumberColumn("bias", format="%+.0f%%")})
     st.caption("MAPE: the mean absolute error as a share of the actual month. Within ±5% / ±10%: the share of months "
-               "whose median forecast came that close. 80% / 95% held: how often the actual fell inside that interval "
+               "whose median forecast came that close. ±10% attainable: the share a forecast with this method's spread "
+               "would reach if that spread were exactly right. 80% / 95% held: how often the actual fell inside that interval "
                "(an honest interval holds about that often). 80% width: the 80% interval's span as a share of the "
                "forecast. Bias: the median signed error (positive: too high). Baselines need no model: a method earns "
                "its place only by beating them. 'Selected out of time' scores the choosing itself: at each month, the "
@@ -302,8 +304,14 @@ def _why(figures: dict[str, Any]) -> str:
     c80, c95 = figures.get("coverage_80"), figures.get("coverage_95")
     held = f"its 80% interval held in {share(c80)} of months and its 95% interval in {share(c95)}"
     honest = c80 is not None and c80 >= 0.7
+    reach5, reach10 = figures.get("attainable_5pct"), figures.get("attainable_10pct")
+    reach = "" if reach5 is None else (
+        f"Even a forecast whose spread were exactly right would land within ±5% in about {share(reach5)} of these "
+        f"months and within ±10% in about {share(reach10)}: that is as far as this many deals, of these sizes, "
+        "let any method go. ")
     return ("Why: a month's bookings turn on a few large deals landing or slipping, so they swing by more than ±5% "
-            f"from month to month however they are forecast. The forecast says so rather than hide it: {held}" +
+            f"from month to month however they are forecast. {reach}"
+            f"The forecast says so rather than hide it: {held}" +
             (", so its wide intervals are honest about that spread. Reading the interval, not the single figure, is "
              "what the forecast supports." if honest else
              ", less often than it should: read it as narrower than the real uncertainty."))

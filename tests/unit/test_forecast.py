@@ -8,6 +8,7 @@ from datetime import date, datetime
 import numpy as np
 import polars as pl
 import pytest
+from scipy.stats import norm
 
 from flashdash import forecast as fc
 
@@ -155,9 +156,50 @@ def test_a_blend_weight_of_one_is_the_revenue_model_and_the_backtest_picks_the_b
     model = _predictions([100.0, 200.0], [101.0, 198.0], [90.0, 180.0], [110.0, 220.0])
     pipeline = _predictions([100.0, 200.0], [150.0, 120.0], [100.0, 90.0], [200.0, 160.0])
     one = fc.blend_predictions(model, pipeline, 1.0)
-    assert one["forecast"].to_list() == [101.0, 198.0] and one["model"].unique().to_list() == [fc.BLEND]
-    assert fc.blend_predictions(model, pipeline, 0.0)["hi80"].to_list() == [200.0, 160.0]
+    assert one["forecast"].to_list() == pytest.approx([101.0, 198.0]) and one["model"].unique().to_list() == [fc.BLEND]
+    assert fc.blend_predictions(model, pipeline, 0.0)["hi80"].to_list() == pytest.approx([200.0, 160.0])
     assert fc.choose_weight(model, pipeline) == 1.0
+
+
+def _quantiles(forecast: float, spread: float) -> dict[str, np.ndarray]:
+    """A lognormal forecast's quantiles on log(1 + revenue), spread: its sd there."""
+    return {k: np.expm1(np.array([np.log1p(forecast) + z * spread])) for k, z in fc.Z.items()}
+
+
+def test_a_blend_of_two_forecasts_that_err_differently_is_surer_than_either_and_one_that_errs_alike_is_not() -> None:
+    a, b = _quantiles(1000.0, 0.2), _quantiles(1200.0, 0.2)
+    alike, apart = fc.combine(a, b, 0.5, rho=1.0), fc.combine(a, b, 0.5, rho=0.0)
+    centre = np.expm1((np.log1p(1000.0) + np.log1p(1200.0)) / 2)
+    assert alike["forecast"][0] == pytest.approx(centre) == apart["forecast"][0]
+    spread = {k: np.log1p(q["hi80"][0]) - np.log1p(q["lo80"][0]) for k, q in (("alike", alike), ("apart", apart))}
+    assert spread["alike"] == pytest.approx(2 * fc.Z["hi80"] * 0.2)  # errors alike: the average spread
+    assert spread["apart"] == pytest.approx(2 * fc.Z["hi80"] * 0.2 / np.sqrt(2))  # independent: √2 narrower
+    for k in fc.Z:  # a weight of 0 or 1 is one forecast exactly, whatever rho
+        assert fc.combine(a, b, 0.0, rho=0.3)[k] == pytest.approx(b[k])
+        assert fc.combine(a, b, 1.0, rho=0.3)[k] == pytest.approx(a[k])
+
+
+def test_the_error_correlation_is_measured_on_log_errors_and_is_cautious_without_enough_months() -> None:
+    actual = [100.0, 200.0, 150.0, 120.0]
+    model = _predictions(actual, [110.0, 220.0, 140.0, 130.0], [90.0] * 4, [250.0] * 4)
+    same_way = _predictions(actual, [105.0, 215.0, 145.0, 126.0], [90.0] * 4, [250.0] * 4, model="p")
+    other_way = _predictions(actual, [95.0, 185.0, 160.0, 111.0], [90.0] * 4, [250.0] * 4, model="p")
+    assert fc.error_correlation(model, same_way) > 0.9
+    assert fc.error_correlation(model, other_way) == 0.0  # clipped: a negative correlation is not trusted
+    assert fc.error_correlation(model.head(2), same_way.head(2)) == 1.0
+
+
+def test_the_attainable_share_is_what_a_perfect_forecast_of_that_spread_would_reach() -> None:
+    sd = 0.1
+    lo, hi = np.exp(-fc.Z["hi80"] * sd) * 1000, np.exp(fc.Z["hi80"] * sd) * 1000
+    sharp = _predictions([1000.0], [1000.0], [lo], [hi])
+    reach = fc.attainable(sharp)
+    assert reach[0.10][0] == pytest.approx(norm.cdf(np.log(1.1) / sd) - norm.cdf(np.log(0.9) / sd))
+    assert 0.6 < reach[0.10][0] < 0.7 and reach[0.05][0] < reach[0.10][0]
+    wide = fc.attainable(_predictions([1000.0], [1000.0], [300.0], [3000.0]))
+    assert wide[0.10][0] < 0.15  # a month that could land anywhere from a third to three times
+    table = fc.metrics(pl.concat([sharp, _predictions([1000.0], [1000.0], [300.0], [3000.0])]))
+    assert table["attainable_10pct"][0] == pytest.approx((reach[0.10][0] + wide[0.10][0]) / 2)
 
 
 @pytest.mark.parametrize(("period", "months"), [
