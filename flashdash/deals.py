@@ -1,16 +1,18 @@
-"""Working a deal: the open deals in scope, moving one (stage, expected close, amount, competitor, contacts) and
-closing one as won or lost with its reason.
+"""Working a deal: the open deals in scope, opening a new one for a lead, moving one (stage, expected close,
+amount, competitor, contacts) and closing one as won or lost with its reason.
 
 Every change is one transaction: the deal, its opportunity_changes rows (stage, expected close and amount, which
 stage durations and pushed close dates are measured from), the lead's status when the deal closes, and an audit
-record with the before and after. Reps change their own deals, managers their teams', admins every deal; analysts
+record with the before and after. Opening a deal writes the deal, its opening stage row (so that a deal opened by
+hand is measured as the demo's are: its first stay starts at its creation), the lead moved on to the opportunity
+stage when it was before it, and an audit record with the after. Reps change their own deals, managers their teams', admins every deal; analysts
 and executives read them and change none."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from datetime import date, datetime
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -19,7 +21,7 @@ import polars as pl
 from flashdash import audit, follow_up, qualification
 from flashdash.access import AccessDenied, Actor
 from flashdash.demo import LOSS_REASONS
-from flashdash.demo_revenue import COMPETITORS, WIN_REASONS
+from flashdash.demo_revenue import COMPETITORS, PRODUCTS, WIN_REASONS
 from flashdash.store import Store
 
 OPEN_STAGES = ("discovery", "proposal", "negotiation")
@@ -31,7 +33,14 @@ MAX_REASON = 200
 MAX_COMPETITOR = 80
 CONTACTS_RANGE = (1, 50)
 TRACKED = ("stage", "expected_close", "amount")  # the fields opportunity_changes keeps
-__all__ = ["COMPETITORS", "LOSS_REASONS", "WIN_REASONS", "close", "move", "open_deals", "reasons_for"]
+MAX_AMOUNT = 5_000_000.0  # $ a year: over three times the largest demo deal ($1.5M); above it is a typo
+MAX_CLOSE_DAYS = 730  # an expected close within two years of today
+DISCOUNT_RANGE = (0.0, 100.0)
+DEFAULT_CYCLE_DAYS = 30  # the expected close's default when too few won deals give a median cycle
+MIN_CYCLE_DEALS = 5  # won deals (in the last year, in scope) behind a median cycle
+LEAD_LIMIT = 50  # leads offered at once to open a deal for; a search narrows them
+__all__ = ["COMPETITORS", "LOSS_REASONS", "PRODUCTS", "WIN_REASONS", "close", "deal_opening", "leads_for_deal", "move",
+           "open_deal", "open_deals", "reasons_for"]
 
 OPEN_SCHEMA = {"id": pl.Int64, "merchant": pl.String, "owner": pl.String, "owner_id": pl.Int64, "team_id": pl.Int64,
                "lead_id": pl.Int64, "stage": pl.String, "amount": pl.Float64, "expected_close": pl.Date,
@@ -272,3 +281,145 @@ def _lead_move(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor, deal:
     follow_up.after_change(store, con, [deal["lead_id"]], now)
     return {**out, "after": target, "moved": True, "why": f"The lead moved from {label.get(before, before)} to "
                                                           f"{label[target]}."}
+
+
+# ---------------------------------------------------------------- opening a deal
+
+LEADS_SCHEMA = {"lead_id": pl.Int64, "merchant": pl.String, "status": pl.String, "owner_id": pl.Int64,
+                "owner": pl.String, "vertical": pl.String, "submitted_at": pl.Datetime("us"), "matching": pl.Int64}
+
+
+def leads_for_deal(store: Store, actor: Actor, search: str = "", limit: int = LEAD_LIMIT) -> pl.DataFrame:
+    """The actor's leads that a deal can be opened for (in an open stage, owned, with no open deal), the most
+    advanced stage first then the newest, at most `limit`, narrowed by part of the merchant's name: lead_id,
+    merchant, status, owner_id, owner, vertical, submitted_at, and `matching` (how many match before the limit).
+    Readers are refused (they open no deal)."""
+    _require_writer(actor)
+    rows = store.frame("deals_leads_without_deal", statuses=list(qualification.STAGES), search=(search or "").strip(),
+                       limit=max(1, int(limit)), **actor.scope_params())
+    return rows.cast(LEADS_SCHEMA)  # type: ignore[arg-type]
+
+
+def deal_opening(store: Store, actor: Actor, lead_id: int, now: datetime) -> dict[str, Any]:
+    """Whether a deal can be opened for this lead, and what the form starts from: {lead_id, merchant, status,
+    owner, open_deal_id, why (None: it can; else the one-line reason it cannot), default_close (today + the median
+    cycle of the deals won in scope over the last year, or DEFAULT_CYCLE_DAYS), cycle_days, cycle_n}. A lead out of
+    scope is refused as one that does not exist; readers are refused."""
+    _require_writer(actor)
+    with store.read() as con:
+        lead = _lead(store, con, actor, lead_id)
+        days, n = _cycle(store, con, actor, now)
+    problems: list[str] = []
+    _check_lead(lead, problems)
+    return {"lead_id": lead["id"], "merchant": lead["merchant"], "status": lead["status"], "owner": lead["owner"],
+            "open_deal_id": lead["open_deal_id"], "why": " ".join(problems) or None,
+            "default_close": now.date() + timedelta(days=days), "cycle_days": days, "cycle_n": n}
+
+
+def open_deal(store: Store, actor: Actor, lead_id: int, now: datetime, amount: float | None,
+              expected_close: date | None, stage: str = "discovery", products: Iterable[str] | None = None,
+              discount_pct: float | None = None, contacts: int | None = None, competitor: str | None = None) -> int:
+    """Open a deal for a lead, owned by the lead's owner, in one transaction: the opportunity (created_at = now),
+    its opening stage row in opportunity_changes, the lead moved on to the opportunity stage when it was before it
+    (a stage change with the reason), and an audit record with the after. Every problem is named in one ValueError
+    and nothing is written; a lead out of scope is AccessDenied. Returns the new deal's id."""
+    _require_writer(actor)
+    with store.write() as con:
+        lead = _lead(store, con, actor, lead_id)
+        problems: list[str] = []
+        _check_lead(lead, problems)
+        _check_opening(now, amount, expected_close, stage, discount_pct, contacts, problems)
+        listed = _products(products, problems)
+        rival = _competitor(competitor, problems)
+        _fail(problems)
+        row = {"lead_id": lead["id"], "owner_id": lead["owner_id"], "amount": float(amount),  # type: ignore[arg-type]
+               "stage": stage, "expected_close": expected_close, "products": listed,
+               "discount_pct": None if discount_pct is None else float(discount_pct), "contacts": contacts,
+               "competitor": rival}
+        deal_id = int(store.scalar("deals_insert_open", con, now=now, **row))
+        _insert_changes(store, con, deal_id, [{"field": "stage", "before": None, "after": stage}], now, actor)
+        audit.record(con, actor.username, "create", "opportunity", deal_id, now, after={**row, "created_at": now})
+        _lead_to_opportunity(store, con, actor, lead, deal_id, now)
+    return deal_id
+
+
+def _lead(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor, lead_id: int) -> dict[str, Any]:
+    """The lead as a new deal starts from; AccessDenied out of scope (the same answer as for no such lead)."""
+    try:
+        wanted = int(lead_id)
+    except (TypeError, ValueError):
+        raise AccessDenied(f"There is no lead {lead_id} in your book.") from None
+    rows = store.frame("deals_lead_for_opening", con, lead_id=wanted, **qualification.scope_params(store, con, actor))
+    if rows.is_empty() or not rows["in_scope"][0]:
+        raise AccessDenied(f"There is no lead {wanted} in your book.")
+    return rows.row(0, named=True)
+
+
+def _cycle(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor, now: datetime) -> tuple[int, int]:
+    """The median cycle in whole days of the deals won in scope over the last year, and how many there were."""
+    days, n = store.frame("deals_cycle_days", con, since=now - timedelta(days=365), now=now,
+                          **actor.scope_params()).row(0)
+    if n < MIN_CYCLE_DEALS or days is None:
+        return DEFAULT_CYCLE_DAYS, int(n)
+    return max(1, round(days)), int(n)
+
+
+def _check_lead(lead: Mapping[str, Any], problems: list[str]) -> None:
+    label = qualification.STAGE_LABELS.get(lead["status"], lead["status"])
+    if lead["status"] not in qualification.STAGES:
+        problems.append(f"The lead ({lead['merchant']}) is {label}: a closed lead gets no new deal; reopen it on the "
+                        "Leads page first if there is new business.")
+    elif lead["open_deal_id"] is not None:
+        stage = STAGE_LABELS.get(lead["open_deal_stage"], lead["open_deal_stage"])
+        problems.append(f"The lead ({lead['merchant']}) already has deal {lead['open_deal_id']} open ({stage}): move "
+                        "that deal (Revenue → Deals) instead of opening another.")
+    if lead["owner_id"] is None:
+        problems.append(f"The lead ({lead['merchant']}) has no owner: assign the lead first (the deal is owned by the "
+                        "lead's owner).")
+
+
+def _check_opening(now: datetime, amount: float | None, expected_close: date | None, stage: str,
+                   discount_pct: float | None, contacts: int | None, problems: list[str]) -> None:
+    if amount is None or not (isinstance(amount, int | float) and math.isfinite(amount) and 0 < amount <= MAX_AMOUNT):
+        problems.append(f"Give the amount: a positive number of dollars of expected annual revenue, at most "
+                        f"${MAX_AMOUNT:,.0f}.")
+    latest = now.date() + timedelta(days=MAX_CLOSE_DAYS)
+    if expected_close is None:
+        problems.append("Give the expected close date.")
+    elif expected_close < now.date():
+        problems.append(f"The expected close {expected_close:%d %b %Y} is in the past: pick today ({now:%d %b %Y}) "
+                        "or later.")
+    elif expected_close > latest:
+        problems.append(f"The expected close {expected_close:%d %b %Y} is more than two years away: pick a date by "
+                        f"{latest:%d %b %Y}.")
+    if stage not in OPEN_STAGES:
+        problems.append(f"The stage {stage!r} is not an open stage: choose {', '.join(OPEN_STAGES)}.")
+    low, high = DISCOUNT_RANGE
+    if discount_pct is not None and not (isinstance(discount_pct, int | float) and math.isfinite(discount_pct)
+                                         and low <= discount_pct <= high):
+        problems.append(f"The discount must be a percentage from {low:.0f} to {high:.0f} off list price.")
+    low_c, high_c = CONTACTS_RANGE
+    if contacts is not None and not (isinstance(contacts, int) and low_c <= contacts <= high_c):
+        problems.append(f"Contacts must be a whole number from {low_c} to {high_c} (people engaged on the merchant's "
+                        "side).")
+
+
+def _products(products: Iterable[str] | None, problems: list[str]) -> str | None:
+    """The products as stored: comma-separated in PRODUCTS order (None when none are given)."""
+    given = {str(p).strip().lower() for p in (products or ())} - {""}
+    unknown = sorted(given - set(PRODUCTS))
+    if unknown:
+        problems.append(f"Unknown product(s) {', '.join(unknown)}: choose from {', '.join(PRODUCTS)}.")
+    return ",".join(p for p in PRODUCTS if p in given) or None
+
+
+def _lead_to_opportunity(store: Store, con: duckdb.DuckDBPyConnection, actor: Actor, lead: Mapping[str, Any],
+                         deal_id: int, now: datetime) -> None:
+    """A lead before the opportunity stage moves on to it with the deal, as qualification moves a lead by hand."""
+    before = lead["status"]
+    if before == "opportunity" or qualification.move_refusal(actor.role, before, "opportunity"):
+        return
+    plan = pl.DataFrame({"lead_id": [lead["id"]], "step": [1], "from_status": [before], "to_status": ["opportunity"],
+                         "reason": [f"deal {deal_id} opened"]}, schema=qualification.CHANGES_SCHEMA)
+    qualification.apply_changes(store, con, plan, actor.username, now)
+    follow_up.after_change(store, con, [lead["id"]], now)

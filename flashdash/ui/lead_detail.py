@@ -1,5 +1,5 @@
 """The Leads page's single lead: its fields, stage history with time in each stage, where it was routed and
-why, and (for the people who work it) a stage change with a reason and a quick activity log."""
+why, and (for the people who work it) a stage change with a reason, a quick activity log and a new deal."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from flashdash.activities import ActivityError, NewActivity
 from flashdash.entities import ACTIVITY_TYPES
 from flashdash.store import StoreError
 from flashdash.ui import components as ui
-from flashdash.ui import lead_scoring, record_history
+from flashdash.ui import deal_editor, lead_scoring, record_history
 from flashdash.ui.store import cached, current_store, show_problem
 
 WRITERS = ("rep", "manager", "admin")
@@ -58,6 +58,9 @@ def render(actor: Actor) -> None:
             _contact_preference(actor, lead_id, bool(detail["lead"]["do_not_contact"][0]))
         with c2:
             _log_activity(actor, lead_id)
+        with st.container(border=True):
+            st.markdown("**Open a deal**")
+            deal_editor.open_deal_form(actor, lead_id, f"leads.detail.deal.{lead_id}")
 
 
 def _change_stage(actor: Actor, lead_id: int) -> None:

@@ -216,6 +216,8 @@ READS: dict[str, Call] = {
     "deal_risk.check_against_history": lambda c: deal_risk.check_against_history(c.store, c.actor, NOW),
     "deal_risk.latest": lambda c: deal_risk.latest(c.store, c.actor),
     "deals.open_deals": lambda c: deals.open_deals(c.store, c.actor),
+    "deals.deal_opening": lambda c: deals.deal_opening(c.store, c.actor, c.lead, NOW),
+    "deals.leads_for_deal": lambda c: deals.leads_for_deal(c.store, c.actor),
     "deal_size.drivers": lambda c: deal_size.drivers(c.store, c.actor, NOW),
     "deal_size.undersized": lambda c: deal_size.undersized(c.store, c.actor, NOW),
     "forecast_accuracy.company_backtest": lambda c: forecast_accuracy.company_backtest(c.store, c.actor),
@@ -249,7 +251,8 @@ READS: dict[str, Call] = {
 
 # Reads of one lead: called with a lead outside the role's scope as well.
 LEAD_READS = frozenset({
-    "activities.preview_many", "assignment.preview_assign_to", "audit.history", "bulk.preview", "leads.assignment_history",
+    "activities.preview_many", "assignment.preview_assign_to", "audit.history", "bulk.preview", "deals.deal_opening",
+    "leads.assignment_history",
     "mail.preview", "privacy.export", "privacy.find", "qualification.history", "qualification.preview_change", "qualification.time_in_stage",
     "scoring.breakdown", "sequences.enrollments", "sequences.preview_enroll", "submissions.lead_detail",
     "tasks.preview_tasks", "timeline.timeline", "worklist.lead_ref",
@@ -264,7 +267,7 @@ NOT_READS: dict[str, str] = {
     **{f"imports.{n}": "write" for n in ("import_file", "import_preset", "undo")},
     "leads.create_lead": "write",
     "forecast.save_scenario": "write",
-    **{f"deals.{n}": "write" for n in ("move", "close")},
+    **{f"deals.{n}": "write" for n in ("move", "close", "open_deal")},
     "performance.save_benchmarks": "write",
     "pii.rotate": "write (an admin's key rotation; tests/integration/test_encryption.py)",
     **{f"mail.{n}": "write" for n in ("save_template", "send_now")},
@@ -290,8 +293,8 @@ REFUSED: dict[str, frozenset[str]] = {
                      "audit.search_count", "audit.status", "exports.export_entity", "imports.history",
                      "imports.quarantine", "privacy.export", "privacy.find", "privacy.preview_retention",
                      "users.access_review", "users.list_users", "users.rep_choices"), NOT_ADMIN),
-    **dict.fromkeys(("activities.preview_many", "bulk.preview", "qualification.preview_change",
-                     "sequences.preview_enroll"), READERS_ONLY),
+    **dict.fromkeys(("activities.preview_many", "bulk.preview", "deals.deal_opening", "deals.leads_for_deal",
+                     "qualification.preview_change", "sequences.preview_enroll"), READERS_ONLY),
     "assignment.preview_assign_to": frozenset({"rep", "analyst", "executive"}),  # managers and admins assign
     "effectiveness.effectiveness": frozenset({"executive"}),
 }

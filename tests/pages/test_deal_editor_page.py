@@ -80,3 +80,41 @@ def test_readers_get_a_caption_and_no_form(live_store: Store, who: str) -> None:
     at = _open(who)
     assert not at.exception and not at.selectbox and not at.button
     assert f"as an {who} you read them" in at.caption[0].value
+
+
+def _opened(store: Store, lead_id: int) -> list[tuple]:
+    with store.read() as con:
+        return con.execute("SELECT o.id, o.stage, o.amount, o.contacts, o.products, l.status FROM opportunities o "
+                           "JOIN leads l ON l.id = o.lead_id WHERE o.lead_id = ? AND o.closed_at IS NULL",
+                           [lead_id]).fetchall()
+
+
+def test_a_rep_opens_a_deal_for_a_lead_found_by_merchant_and_a_refusal_keeps_what_was_typed(
+        live_store: Store) -> None:
+    from flashdash import deals
+    from flashdash.access import resolve_actor
+
+    lead = deals.leads_for_deal(live_store, resolve_actor(live_store, "rep")).row(0, named=True)
+    at = _open("rep")
+    assert at.expander[0].label == "Open a deal"
+    at = at.text_input(key="rev.deal.open.search").input(lead["merchant"][:6]).run()
+    pick = at.selectbox(key="rev.deal.open.lead")
+    assert lead["lead_id"] in pick.options or any(f"lead #{lead['lead_id']})" in o for o in pick.options)
+    at = pick.set_value(lead["lead_id"]).run()
+    assert at.number_input(key="rev.deal.open.amount").value is None  # nothing to save by accident
+    at.selectbox(key="rev.deal.open.stage").set_value("proposal")
+    at.number_input(key="rev.deal.open.contacts").set_value(3)
+    at = at.button(key="FormSubmitter:rev.deal.open.form-Open the deal").click().run()
+    assert "Give the amount" in at.error[0].value and _opened(live_store, lead["lead_id"]) == []
+    assert at.selectbox(key="rev.deal.open.stage").value == "proposal"
+    assert at.number_input(key="rev.deal.open.contacts").value == 3
+    at.number_input(key="rev.deal.open.amount").set_value(24_000.0)
+    at = at.button(key="FormSubmitter:rev.deal.open.form-Open the deal").click().run()
+    ((deal_id, stage, amount, contacts, products, status),) = _opened(live_store, lead["lead_id"])
+    assert (stage, amount, contacts, products, status) == ("proposal", 24_000.0, 3, "payments", "opportunity")
+    assert not at.error and not at.exception
+    assert at.success[0].value.startswith(f"Deal {deal_id} opened for {lead['merchant']}: Proposal, $24,000")
+    # the form is cleared and the lead, which has its deal now, is no longer offered; the deal is in the book
+    assert at.selectbox(key="rev.deal.open.lead").value is None
+    assert lead["lead_id"] not in at.selectbox(key="rev.deal.open.lead").options
+    assert any(o.endswith(f"(#{deal_id})") for o in at.selectbox(key="rev.deal.pick").options)

@@ -7,6 +7,7 @@ import pytest
 
 from flashdash.access import resolve_actor
 from flashdash.store import Store
+from tests.conftest import NOW
 from tests.pages.apptest import ROLES, open_page, texts
 
 TABS = {"rep": ["Queue", "Lead", "New lead", "Scoring", "Qualification"],
@@ -139,3 +140,39 @@ def test_the_impact_tab_compares_the_period_with_a_baseline(store: Store) -> Non
                   "Rep productivity (activities per rep per working day)"):
         assert label in labels
     assert "both cohorts judged at the same age" in texts(at)
+
+
+def test_a_rep_opens_a_deal_from_the_lead_detail_and_then_sees_the_deal_is_open(store: Store) -> None:
+    from flashdash import deals
+
+    rep = resolve_actor(store, "rep")
+    lead = deals.leads_for_deal(store, rep).row(0, named=True)
+    at = open_page("leads", "rep")
+    at = at.text_input(key="leads.detail.ref").input(str(lead["lead_id"])).run()
+    key = f"leads.detail.deal.{lead['lead_id']}"
+    submit = f"FormSubmitter:{key}.form-Open the deal"
+    at.number_input(key=f"{key}.amount").set_value(9_500.0)
+    at.date_input(key=f"{key}.expected_close").set_value(NOW.date().replace(year=2020))
+    at = at.button(key=submit).click().run()
+    assert any("in the past" in e.value for e in at.error)
+    assert at.number_input(key=f"{key}.amount").value == 9_500.0  # what was typed is kept
+    with store.read() as con:
+        assert con.execute("SELECT count(*) FROM opportunities WHERE lead_id = ?", [lead["lead_id"]]).fetchone() == (0,)
+    at.date_input(key=f"{key}.expected_close").set_value(NOW.date())
+    at = at.button(key=submit).click().run()
+    assert not at.exception
+    with store.read() as con:
+        (deal_id,) = con.execute("SELECT id FROM opportunities WHERE lead_id = ? AND closed_at IS NULL",
+                                 [lead["lead_id"]]).fetchone()
+    assert any(s.value.startswith(f"Deal {deal_id} opened for {lead['merchant']}") for s in at.success)
+    # the lead now has its deal: no second form, a line saying which deal to move instead
+    assert not [b for b in at.button if b.key == submit]
+    assert any(f"already has deal {deal_id} open" in c.value for c in at.caption)
+
+
+def test_a_reader_gets_no_deal_form_on_the_lead_detail(store: Store) -> None:
+    lead_id = min(_owned(store, "manager"))
+    at = open_page("leads", "analyst")
+    at = at.text_input(key="leads.detail.ref").input(str(lead_id)).run()
+    assert not at.exception and not [b for b in at.button if "Open the deal" in (b.key or "")]
+    assert "Open a deal" not in texts(at)
