@@ -54,3 +54,42 @@ def test_a_manager_closes_a_deal_lost_to_a_competitor_from_the_deals_tab(page, s
     expect_no_exception(page)
     assert _deal(demo_store, deal["id"]) == ("closed_lost", False, "competitor", "Stripe", 1)
     screenshot(page, "revenue-deal-closed")
+
+
+def _scenarios(db: Path) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT title, created_by, params FROM scenarios ORDER BY id").fetchall()
+    finally:
+        con.close()
+
+
+def test_a_manager_moves_the_win_rate_slider_sees_the_forecast_recomputed_and_saves_the_scenario(
+        page, server, demo_store, screenshot):
+    before = len(_scenarios(demo_store))
+    sign_in(page, server, "manager", DEMO_USERS["manager"][1])
+    page.get_by_test_id("stSidebarNav").get_by_text("Revenue").click()
+    expect_page(page, "Revenue")
+    settle(page)
+    page.get_by_role("tab", name="Scenarios", exact=True).click()
+    expect(page.get_by_text("move a slider to see what a change would do")).to_be_visible(timeout=30_000)
+
+    win_rate = page.get_by_role("slider").first  # the sliders in order: win rate first
+    expect(win_rate).to_have_value("0")
+    win_rate.focus()
+    for _ in range(4):  # four steps of 5 points, with the keyboard as a person might
+        win_rate.press("ArrowRight")
+    expect(win_rate).to_have_value("20")
+    expect(page.get_by_text("With win rate +20%", exact=False)).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("pts vs", exact=False).first).to_be_visible()  # the chance of quota moved, as a delta
+    expect_no_exception(page)
+    screenshot(page, "revenue-scenario-moved")
+
+    page.get_by_role("textbox", name="Title").fill("Win rate up a fifth")
+    page.get_by_role("button", name="Save scenario").click()
+    expect(page.get_by_text("Saved scenario #", exact=False)).to_be_visible(timeout=20_000)
+    saved = _scenarios(demo_store)
+    assert len(saved) == before + 1
+    title, created_by, params = saved[-1]
+    assert (title, created_by) == ("Win rate up a fifth", "manager")
+    assert '"win_rate": 1.2' in params and '"deal_size": 1.0' in params
