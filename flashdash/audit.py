@@ -200,6 +200,16 @@ def _problem(row: Mapping[str, Any], prev: Mapping[str, Any] | None) -> tuple[st
     return None
 
 
+def _opened(store: Store, row: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """The record with its sealed values opened (content hashes are over the opened values), or, when one does not
+    open (altered after sealing, or sealed under a key that is gone), the record as stored and the finding."""
+    try:
+        return {k: crypto.open_text(store.keyring, v) if isinstance(v, str) and crypto.PREFIX in v else v
+                for k, v in row.items()}, None
+    except crypto.CryptoError as exc:
+        return row, ("content changed", f"a sealed value in it does not open ({exc})")
+
+
 def verify(store: Store, batch: int = VERIFY_BATCH) -> dict[str, Any]:
     """Walk the chain in seq order and check every sealed record; never writes.
 
@@ -213,9 +223,11 @@ def verify(store: Store, batch: int = VERIFY_BATCH) -> dict[str, Any]:
     bounds = store.frame("audit_seq_range").row(0, named=True)
     lo, last = min(0, bounds["first"] or 0) - 1, bounds["last"] or 0  # a seq below 1 is walked too (and refused)
     while lo < last:
-        rows = store.frame("audit_sealed_batch", lo=lo, hi=lo + batch)
-        for row in rows.iter_rows(named=True):
-            found = _problem(row, prev)
+        with store.read() as con:  # as stored: a sealed value altered in place is a finding, not a crash
+            rows = store.sealed_frame("audit_sealed_batch", con, lo=lo, hi=lo + batch)
+        for stored in rows.iter_rows(named=True):
+            row, found = _opened(store, stored)
+            found = found or _problem(row, prev)
             if not found and row["redacted_at"] is not None:
                 redactions = _redactions(store) if redactions is None else redactions
                 if row["id"] not in redactions:

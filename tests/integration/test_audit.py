@@ -4,6 +4,7 @@ redaction, the command line's exit codes, the Admin search and one record's hist
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -27,6 +28,15 @@ def _change(store: Store, query: str, params: list | None = None) -> None:
     """Tampering: a change straight to the table, as someone with the file could make."""
     with store.write() as con:
         con.execute(query, params or [])
+
+
+def _sealed_token(store: Store, rid: int) -> str:
+    """A sealed value inside the record's after, as stored."""
+    with store.read() as con:
+        (after,) = con.execute("SELECT after FROM audit_log WHERE id = ?", [rid]).fetchone()
+    match = re.search(r"enc1:[^\"]+", after)
+    assert match, f"record {rid} holds no sealed value: {after}"
+    return match.group(0)
 
 
 def _chain(store: Store) -> list[tuple]:
@@ -160,7 +170,9 @@ def _next(store: Store, seq: int) -> int:
 def test_an_edited_after_is_found_and_its_record_named(trail) -> None:
     store, _ = trail
     rid, seq = _target(store)
-    _change(store, "UPDATE audit_log SET after = replace(after, '20', '200') WHERE id = ?", [rid])
+    # the call's length, not '20' anywhere: that could also hit a sealed value's random bytes
+    _change(store, """UPDATE audit_log SET after = replace(after, '"duration_min": 20', '"duration_min": 200')
+                      WHERE id = ?""", [rid])
     broken = audit.verify(store)
     assert not broken["ok"]
     record = f"Record {rid} (seq {seq}, {NOW:%Y-%m-%d %H:%M}, rep create activity {_activity_id(store)})"
@@ -328,3 +340,15 @@ def test_other_entities_histories_are_for_admins_only(trail) -> None:
     assert frame.select("field", "before", "after").rows() == [("months", "24", "18")]
     with pytest.raises(AccessDenied, match="Only admins"):
         audit.history(store, resolve_actor(store, "manager"), "setting", "retention")
+
+
+def test_a_sealed_value_altered_inside_a_record_is_found_as_changed_content_not_a_crash(trail) -> None:
+    store, _ = trail
+    rid, seq = _target(store)
+    token = _sealed_token(store, rid)
+    altered = token[:-6] + ("AAAA" if token[-6:-2] != "AAAA" else "BBBB") + token[-2:]
+    _change(store, "UPDATE audit_log SET after = replace(after, ?, ?) WHERE id = ?", [token, altered, rid])
+    broken = audit.verify(store)
+    assert not broken["ok"]
+    assert (broken["first_broken"]["id"], broken["first_broken"]["kind"]) == (rid, "content changed")
+    assert "a sealed value in it does not open" in broken["first_broken"]["problem"]
