@@ -80,7 +80,7 @@ def test_a_manager_moves_the_win_rate_slider_sees_the_forecast_recomputed_and_sa
     for _ in range(4):  # four steps of 5 points, with the keyboard as a person might
         win_rate.press("ArrowRight")
     expect(win_rate).to_have_value("20")
-    expect(page.get_by_text("With win rate +20%", exact=False)).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("With win rate +20%", exact=False).first).to_be_visible(timeout=20_000)
     expect(page.get_by_text("pts vs", exact=False).first).to_be_visible()  # the chance of quota moved, as a delta
     expect_no_exception(page)
     screenshot(page, "revenue-scenario-moved")
