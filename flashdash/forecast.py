@@ -46,7 +46,10 @@ every method forecasts that month and the next two from what was known then (the
 they stood, their outcomes only if they had ended); one- and three-month-ahead errors give the MAPE, the share of
 months within ±5% and ±10%, and how often the 80% and 95% intervals held the actual. Beside them, the share of
 months "attainable" within ±5% and ±10%: what a method would reach if its own distribution were exactly right.
-When a month turns on a few large deals, no honest method gets close, and the backtest says so. The method with
+When a month turns on a few large deals, no honest method gets close, and the backtest says so.
+Intervals are calibrated out of time: at each origin, each method's interval is widened or narrowed by how large
+that method's own errors were, in units of its stated spread, in the months already over (interval_factor; none
+before MIN_PRIOR_MONTHS), and the forecast shown takes the factor of all its backtest months. The method with
 the lowest one-month MAPE is the forecast shown. Because that choice (and the blend's weight) is made on the same
 months it is scored on, the row "selected (out of time)" also scores the choice itself: at each month, the method that had done
 best on the months before it. Fewer than MIN_BACKTEST_MONTHS backtest months is "not enough data".
@@ -103,7 +106,9 @@ MIN_TRAIN_MONTHS = 9  # complete months before the first backtest origin
 MIN_SERIES_MONTHS = 6  # complete months a revenue model needs at all
 MIN_BACKTEST_MONTHS = 3
 SEASONAL_MONTHS = 24  # seasonal candidates need two years to learn a yearly pattern from
-MIN_PRIOR_MONTHS = 3  # backtest months before the out-of-time selection trusts its own record
+MIN_PRIOR_MONTHS = 3  # backtest months before the out-of-time selection (and calibration) trusts its own record
+FACTOR_RANGE = (0.25, 4.0)  # an interval is at most narrowed to a quarter or widened four times by calibration
+CALIBRATION_PRIOR = 6  # months of "exactly right" the calibration factor is pulled toward
 MIN_LABELLED = 100  # labelled snapshot rows a win model needs
 MIN_GROUP = 30  # rows behind a one-hot level or a close-time curve
 CENSOR_DAYS = 60
@@ -392,8 +397,9 @@ def backtest(series: pl.DataFrame | Sequence[float], horizons: Sequence[int] = H
                     rows[k].append(v)
                 for k in Z:
                     rows[k].append(float(q[k][h - 1]))
-    predictions = pl.DataFrame(rows, schema=_PRED_SCHEMA)
-    return summarise(predictions, [c.name for c in pool], [c.name for c in pool if c.family == "baseline"])
+    raw = pl.DataFrame(rows, schema=_PRED_SCHEMA)
+    result = summarise(calibrate(raw), [c.name for c in pool], [c.name for c in pool if c.family == "baseline"])
+    return {**result, "factors": interval_factors(raw)}
 
 
 def _not_enough(note: str, months: int) -> dict[str, Any]:
@@ -1103,6 +1109,79 @@ def error_correlation(model: pl.DataFrame, pipeline: pl.DataFrame) -> float:
     return float(np.clip(np.corrcoef(ea, eb)[0, 1], 0.0, 1.0))
 
 
+def _standard_errors(rows: pl.DataFrame) -> np.ndarray:
+    """Each prediction's error on log(1 + revenue) in units of its own spread (the 80% interval's half-width over
+    its z): an honest interval's errors have |e| ≤ 1.28 in 80% of months. NaN where it cannot be said."""
+    f, a = np.log1p(rows["forecast"].to_numpy()), np.log1p(np.maximum(rows["actual"].to_numpy(), 0.0))
+    sd = (np.log1p(rows["hi80"].to_numpy()) - np.log1p(rows["lo80"].to_numpy())) / (2 * Z["hi80"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((sd > 0) & (rows["actual"].to_numpy() > 0), (a - f) / sd, np.nan)
+
+
+def interval_factor(errors: np.ndarray) -> float:
+    """How much wider (above 1) or narrower a method's intervals should be, from its standard errors (see
+    _standard_errors): their root mean square, which is 1 for an honest method, pulled toward 1 as if
+    CALIBRATION_PRIOR more months had been exactly right (a few months say little), within FACTOR_RANGE; 1 with
+    fewer than MIN_PRIOR_MONTHS errors."""
+    errors = errors[np.isfinite(errors)]
+    if len(errors) < MIN_PRIOR_MONTHS:
+        return 1.0
+    n = len(errors)
+    rms = float(np.sqrt(np.mean(errors**2)))
+    if rms <= 0:
+        return FACTOR_RANGE[0]
+    return float(np.clip(np.exp(n / (n + CALIBRATION_PRIOR) * np.log(rms)), *FACTOR_RANGE))
+
+
+def rescale(frame: pl.DataFrame, factors: np.ndarray | float, floor: np.ndarray | float = 0.0) -> pl.DataFrame:
+    """The frame's quantiles (LEVELS' keys) moved away from or toward its median by `factors` on log(1 + revenue),
+    never below `floor` (revenue already won)."""
+    if frame.is_empty():
+        return frame
+    median = frame["forecast"].to_numpy()
+    f = np.log1p(np.maximum(median, 0.0))
+    k = np.broadcast_to(np.asarray(factors, float), f.shape)
+
+    def moved(q: str) -> np.ndarray:
+        x = np.maximum(np.expm1(f + k * (np.log1p(np.maximum(frame[q].to_numpy(), 0.0)) - f)), floor)
+        return np.minimum(x, median) if q.startswith("lo") else np.maximum(x, median)  # exactly ordered still
+
+    return frame.with_columns(pl.Series(q, moved(q), dtype=pl.Float64) for q in Z if q != "forecast")
+
+
+def calibrate(predictions: pl.DataFrame) -> pl.DataFrame:
+    """Each method's backtest intervals recalibrated out of time: at each origin, by the interval_factor of that
+    method's (and horizon's) errors in the months already over by then. A method whose intervals were too narrow
+    is widened, one whose were too wide narrowed, from its own record and never from the month being scored."""
+    if predictions.is_empty():
+        return predictions
+    parts = []
+    for _, rows in predictions.group_by("model", "horizon", maintain_order=True):
+        rows = rows.sort("origin")
+        errors, months = _standard_errors(rows), rows["month"].to_numpy()
+        origins = rows["origin"].to_numpy()
+        factors = np.array([interval_factor(errors[months < o]) for o in origins])
+        parts.append(rescale(rows, factors))
+    return pl.concat(parts).select(list(_PRED_SCHEMA))
+
+
+def interval_factors(raw: pl.DataFrame) -> dict[str, dict[int, float]]:
+    """The factor each method's intervals get in the forecast shown: interval_factor over all its backtest months,
+    by horizon ({model: {horizon: factor}}), from the predictions before calibration."""
+    out: dict[str, dict[int, float]] = {}
+    for (model, horizon), rows in raw.group_by("model", "horizon"):
+        out.setdefault(str(model), {})[int(horizon)] = interval_factor(_standard_errors(rows))
+    return out
+
+
+def _factors_for(factors: dict[str, Any] | None, model: str | None, n: int) -> np.ndarray:
+    """(n,) factors for a forecast's months from now on: the one-month factor for now's month, the three-month one
+    after it (stored runs keep horizons as text keys)."""
+    by_h = {int(h): float(v) for h, v in ((factors or {}).get(model or "") or {}).items()}
+    one, three = by_h.get(1, 1.0), by_h.get(max(HORIZONS), by_h.get(1, 1.0))
+    return np.array([one] + [three] * max(n - 1, 0))[:n]
+
+
 def blend_predictions(model: pl.DataFrame, pipeline: pl.DataFrame, weight: float, rho: float = 1.0) -> pl.DataFrame:
     """The blend (combine) of the revenue model's and the pipeline's predictions, month by month (model "blend")."""
     joined = model.join(pipeline, on=["origin", "month", "horizon"], suffix="_p")
@@ -1131,17 +1210,19 @@ def full_backtest(inputs: Inputs, now: datetime, horizons: Sequence[int] = HORIZ
     series = complete_months(revenue_series(inputs.deals, now))
     ts = backtest(series, horizons, candidates=candidates)
     if ts["status"] != "ok":
-        return {**ts, "model": None, "weight": None, "rho": None}
+        return {**ts, "model": None, "weight": None, "rho": None, "factors": {}}
     origins = ts["predictions"].filter(pl.col("model") == ts["chosen"])["origin"].unique().sort().to_list()
-    pipe = pipeline_backtest(inputs, series, origins, horizons, draws, seed)
+    raw_pipe = pipeline_backtest(inputs, series, origins, horizons, draws, seed)
+    pipe = calibrate(raw_pipe)
     chosen_rows = ts["predictions"].filter(pl.col("model") == ts["chosen"])
     rho = error_correlation(chosen_rows, pipe)
     weight = choose_weight(chosen_rows, pipe, rho)
-    predictions = pl.concat([ts["predictions"].filter(pl.col("model") != SELECTED), pipe,
-                             blend_predictions(chosen_rows, pipe, weight, rho)])
+    raw_blend = blend_predictions(chosen_rows, pipe, weight, rho)  # of the two calibrated methods
+    predictions = pl.concat([ts["predictions"].filter(pl.col("model") != SELECTED), pipe, calibrate(raw_blend)])
     names = [*[c for c in _complete_methods(ts["predictions"], [c.name for c in CANDIDATES])], PIPELINE, BLEND]
     result = summarise(predictions, names, [c.name for c in CANDIDATES if c.family == "baseline"])
-    return {**result, "model": ts["chosen"], "weight": weight, "rho": rho}
+    factors = {**ts.get("factors", {}), **interval_factors(pl.concat([raw_pipe, raw_blend]))}
+    return {**result, "model": ts["chosen"], "weight": weight, "rho": rho, "factors": factors}
 
 
 # ---------------------------------------------------------------- the forecasts
@@ -1308,6 +1389,7 @@ def _stored_choice(store: Store) -> dict[str, Any]:
         return {}
     payload = json.loads(run["payload"][0])
     return {"model": payload.get("model"), "weight": payload.get("weight"), "rho": payload.get("rho"),
+            "factors": payload.get("factors"),
             "chosen": payload.get("chosen"), "as_of": payload.get("as_of")}
 
 
@@ -1330,16 +1412,18 @@ def compute(inputs: Inputs, now: datetime, horizon_months: int = 6, run_backtest
     weight = 0.5 if weight is None else weight
     rho = bt.get("rho") if ok else stored.get("rho")
     rho = 1.0 if rho is None else rho
+    factors = (bt.get("factors") if ok else stored.get("factors")) or {}
     chosen = (bt["chosen"] if ok else stored.get("chosen")) or BLEND
     engine = build_engine(inputs, now, horizon_months, draws, seed, learn=learn)
-    pipe = _pipeline_result(inputs, engine, now)
+    pipe = _calibrated(_pipeline_result(inputs, engine, now), factors, PIPELINE)
     if complete.height >= MIN_SERIES_MONTHS:
         ts = _ts_forecast(series, now, horizon_months, model, draws, seed)
     else:
         ts = {"model": None, "label": None, "months": _empty_months(), "quarters": _empty_quarters()}
     if ts["model"] is None:
         chosen, weight = PIPELINE, 0.0
-    mixed = blend(ts, pipe, weight, rho)
+    ts = _calibrated(ts, factors, ts["model"])
+    mixed = _calibrated(blend(ts, pipe, weight, rho), factors, BLEND)
     method_name = {PIPELINE: PIPELINE, BLEND: BLEND}.get(chosen, "revenue model")
     month_parts = [f.select("method", "month", *Z) for f in (ts["months"], pipe["months"], mixed["months"])
                    if not f.is_empty()]
@@ -1356,9 +1440,21 @@ def compute(inputs: Inputs, now: datetime, horizon_months: int = 6, run_backtest
     return {"status": "ok" if inputs.deals.height else NOT_ENOUGH, "months": months, "quarters": quarters,
             "series": series, "backtest": bt["metrics"], "predictions": bt["predictions"], "chosen": chosen,
             "chosen_label": label_of(chosen), "model": ts["model"], "model_label": ts["label"], "weight": weight, "rho": rho,
+            "factors": factors,
             "figures": figures, "backtest_status": bt["status"], "win_model": pipe["win_model"],
             "close_model": pipe["close_model"], "open_deals": pipe["open_deals"], "draws": pipe["draws"],
             "note": note.strip()}
+
+
+def _calibrated(result: dict[str, Any], factors: dict[str, Any], model: str | None) -> dict[str, Any]:
+    """A forecast's months and quarters with its method's interval factors from the backtest (see calibrate): its
+    one-month factor for now's month, the three-month one for later months and for quarters."""
+    if not factors.get(model or ""):
+        return result
+    months, quarters = result["months"], result["quarters"]
+    floor = months["won_to_date"].fill_null(0.0).to_numpy() if "won_to_date" in months.columns else 0.0
+    return {**result, "months": rescale(months, _factors_for(factors, model, months.height), floor),
+            "quarters": rescale(quarters, _factors_for(factors, model, 2)[-1])}
 
 
 def _backtest_status_note(bt: dict[str, Any], stored: dict[str, Any]) -> str:
@@ -1790,7 +1886,8 @@ def refresh_forecast(store: Store, now: datetime) -> dict[str, Any]:
     "figures", "rows_written"}."""
     result = forecast(store, COMPANY, now)
     payload = {"as_of": now.isoformat(), "chosen": result["chosen"], "chosen_label": result["chosen_label"],
-               "model": result["model"], "weight": result["weight"], "rho": result["rho"], "figures": result["figures"],
+               "model": result["model"], "weight": result["weight"], "rho": result["rho"], "factors": result["factors"],
+               "figures": result["figures"],
                "win_model": result["win_model"], "close_model": result["close_model"], "note": result["note"],
                "backtest_status": result["backtest_status"], "draws": result["draws"],
                **{k: _records(result[k]) for k in ("months", "quarters", "series", "backtest", "predictions")}}

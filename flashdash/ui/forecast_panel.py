@@ -246,7 +246,9 @@ def backtest_section(actor: Actor, out: dict[str, Any], record: dict[str, Any]) 
                "(an honest interval holds about that often). 80% width: the 80% interval's span as a share of the "
                "forecast. Bias: the median signed error (positive: too high). Baselines need no model: a method earns "
                "its place only by beating them. 'Selected out of time' scores the choosing itself: at each month, the "
-               "method that had done best on the months before it.")
+               "method that had done best on the months before it. Every method's intervals are calibrated out of "
+               "time: at each month, widened or narrowed by how large its own errors had been in the months before, "
+               "and the forecast above by its whole record.")
     if actor.sees_all and not out.get("predictions", pl.DataFrame()).is_empty():
         _predictions_chart(out["predictions"], out["chosen"], SHORT.get(out["chosen"], out.get("chosen_label") or ""))
 

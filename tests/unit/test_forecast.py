@@ -17,8 +17,8 @@ def _predictions(actual: list[float], forecast: list[float], lo80: list[float], 
                  model: str = "m") -> pl.DataFrame:
     n = len(actual)
     return pl.DataFrame({
-        "model": [model] * n, "origin": [date(2025, k + 1, 1) for k in range(n)],
-        "month": [date(2025, k + 1, 1) for k in range(n)], "horizon": [1] * n, "actual": actual,
+        "model": [model] * n, "origin": [fc.add_months(date(2025, 1, 1), k) for k in range(n)],
+        "month": [fc.add_months(date(2025, 1, 1), k) for k in range(n)], "horizon": [1] * n, "actual": actual,
         "forecast": forecast, "lo80": lo80, "hi80": hi80, "lo95": [x * 0.5 for x in lo80],
         "hi95": [x * 1.5 for x in hi80],
     }, schema=fc._PRED_SCHEMA)
@@ -210,3 +210,35 @@ def test_the_attainable_share_is_what_a_perfect_forecast_of_that_spread_would_re
 ])
 def test_a_quota_period_is_the_calendar_month_or_quarter_seen_from_now(period: str, months: list[date]) -> None:
     assert fc.period_months(datetime(2026, 5, 17, 9), period) == months
+
+
+def test_intervals_are_calibrated_out_of_time_from_the_methods_own_earlier_errors() -> None:
+    # a method whose 80% interval is far too narrow: its errors are two and a half times its stated spread
+    sd, n = 0.02, 20
+    actual = [1000.0 * (1 + 0.05 * (-1) ** k) for k in range(n)]
+    lo, hi = np.exp(-fc.Z["hi80"] * sd) * 1000, np.exp(fc.Z["hi80"] * sd) * 1000
+    raw = _predictions(actual, [1000.0] * n, [lo] * n, [hi] * n)
+    calibrated = fc.calibrate(raw).sort("origin")
+    widths = (calibrated["hi80"] - calibrated["lo80"]).to_list()
+    for k in range(fc.MIN_PRIOR_MONTHS):  # too few months over yet: left as it was
+        assert widths[k] == pytest.approx(hi - lo)
+    later = widths[fc.MIN_PRIOR_MONTHS:]  # then widened from its own record, the more the longer it is
+    assert all(w > 1.3 * (hi - lo) for w in later) and later == sorted(later)
+    assert calibrated["forecast"].to_list() == pytest.approx([1000.0] * n)  # the median is never moved
+    assert fc.metrics(calibrated)["coverage_80"][0] > fc.metrics(raw)["coverage_80"][0] == 0.0
+    # a month's own error never widens its own interval: change the last actual, the last interval stays
+    moved = fc.calibrate(_predictions([*actual[:-1], 5000.0], [1000.0] * n, [lo] * n, [hi] * n)).sort("origin")
+    assert moved["hi80"][-1] == pytest.approx(calibrated["hi80"][-1])
+    spread = (np.log1p(hi) - np.log1p(lo)) / (2 * fc.Z["hi80"])
+    rms = np.sqrt(np.mean(((np.log1p(actual) - np.log1p(1000.0)) / spread) ** 2))
+    assert fc.interval_factors(raw)["m"][1] == pytest.approx(rms ** (n / (n + fc.CALIBRATION_PRIOR)))
+
+
+def test_an_interval_that_held_every_month_by_a_mile_is_narrowed_within_bounds() -> None:
+    assert 0.25 < fc.interval_factor(np.array([0.1, -0.2, 0.1, 0.05])) < 0.5  # narrowed, a few months only halfway
+    assert fc.interval_factor(np.full(100, 0.01)) == fc.FACTOR_RANGE[0]  # never below the narrowest allowed
+    assert fc.interval_factor(np.array([0.5, 2.0])) == 1.0  # fewer than MIN_PRIOR_MONTHS: left alone
+    frame = pl.DataFrame({"forecast": [100.0], "lo80": [50.0], "hi80": [200.0], "lo95": [30.0], "hi95": [300.0]})
+    twice = fc.rescale(frame, 2.0, floor=40.0)
+    assert twice["hi80"][0] == pytest.approx(np.expm1(np.log1p(100.0) + 2 * (np.log1p(200.0) - np.log1p(100.0))))
+    assert twice["lo80"][0] == pytest.approx(40.0)  # never below what is already won
