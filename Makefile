@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.stamp-runtime
 DEV_STAMP := $(VENV)/.stamp-dev
 PIP_FLAGS ?= --disable-pip-version-check --quiet
+# Test processes (pytest-xdist): each takes whole test files, so a file's fixtures are built once.
+TEST_WORKERS ?= 2
 
 .PHONY: help run test lint bench bench-import chromium venv deps dev-deps clean distclean
 
@@ -48,7 +50,7 @@ lint: $(DEV_STAMP)
 test: $(DEV_STAMP) chromium
 	@status=0; \
 	echo "== ruff check ."; $(VENV)/bin/ruff check . || status=1; \
-	echo "== pytest"; $(PY) -m pytest || status=1; \
+	echo "== pytest"; $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile || status=1; \
 	exit $$status
 
 bench: $(RUNTIME_STAMP)

@@ -27,6 +27,7 @@ GRAINS = ("By month", "By quarter")
 HORIZONS = {1: "1 month ahead", 3: "3 months ahead"}
 METHODS = {"revenue model": "Revenue model", forecast.PIPELINE: "Pipeline simulation", forecast.BLEND: "Blend"}
 TARGET = 0.90  # Phase 3: 90% of months within ±5%
+BAR_WITHIN_10, BAR_COVERAGE = 0.80, (0.70, 0.90)  # the backtest's bar: months within ±10%, the 80% interval's hold
 HISTORY = {"By month": 12, "By quarter": 6}  # actual periods drawn before the forecast
 DOLLARS = st.column_config.NumberColumn(format="dollar")
 
@@ -275,6 +276,19 @@ def verdict(figures: dict[str, Any]) -> None:
     chosen = SHORT.get(figures.get("model") or "", figures.get("label"))
     st.caption(f"The chosen method ({chosen}), one month ahead; n = {n} backtest months.")
     st.markdown(verdict_text(figures))
+    if bar := bar_text(figures):
+        st.caption(bar)
+
+
+def bar_text(figures: dict[str, Any]) -> str:
+    """The backtest's own bar (at least 80% of months within ±10%, the 80% interval holding in 70–90% of them): met
+    or not, in the run's figures."""
+    w10, c80 = figures.get("within_10pct"), figures.get("coverage_80")
+    if w10 is None or c80 is None:
+        return ""
+    met = w10 >= BAR_WITHIN_10 and BAR_COVERAGE[0] <= c80 <= BAR_COVERAGE[1]
+    return (f"The backtest's bar (at least 80% of months within ±10%, the 80% interval holding in 70–90% of them) "
+            f"is {'met' if met else 'not met'}: {w10:.0%} within ±10%, the 80% interval held in {c80:.0%}.")
 
 
 def verdict_text(figures: dict[str, Any]) -> str:

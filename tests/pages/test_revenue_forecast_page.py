@@ -66,6 +66,11 @@ def test_the_forecast_tab_reads_the_stored_run_its_backtest_and_the_verdict_on_t
     assert f"Phase 3's accuracy target {verdict}" in text
     assert f"within ±5% in {round(w5 * n)} of {n} backtest months" in text
     assert f"80% interval held in {figures['coverage_80']:.0%} of months" in text
+    bar = figures["within_10pct"] >= 0.8 and 0.7 <= figures["coverage_80"] <= 0.9
+    assert f"The backtest's bar (at least 80% of months within ±10%, the 80% interval holding in 70–90% of them) is " \
+           f"{'met' if bar else 'not met'}: {figures['within_10pct']:.0%} within ±10%" in text
+    assert "Even a forecast whose spread were exactly right would land within ±5% in about" in text \
+        or figures["within_5pct"] >= 0.9
     assert "Black: won revenue" in text  # the chosen method's backtest forecasts against the actual months
 
     at.segmented_control(key="rev.forecast.grain").set_value("By quarter").run()
