@@ -15,6 +15,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 import streamlit as st
+from statsmodels.stats.proportion import proportion_confint
 
 from flashdash import charts, clock, forecast, forecast_accuracy, schedule
 from flashdash.access import AccessDenied, Actor
@@ -287,8 +288,15 @@ def bar_text(figures: dict[str, Any]) -> str:
     if w10 is None or c80 is None:
         return ""
     met = w10 >= BAR_WITHIN_10 and BAR_COVERAGE[0] <= c80 <= BAR_COVERAGE[1]
-    return (f"The backtest's bar (at least 80% of months within ±10%, the 80% interval holding in 70–90% of them) "
+    text = (f"The backtest's bar (at least 80% of months within ±10%, the 80% interval holding in 70–90% of them) "
             f"is {'met' if met else 'not met'}: {w10:.0%} within ±10%, the 80% interval held in {c80:.0%}.")
+    n = int(figures.get("months") or 0)
+    if n:
+        held = round(c80 * n)
+        lo, hi = proportion_confint(held, n, alpha=0.05, method="wilson")
+        text += (f" That is {held} of {n} months: its 95% interval, {lo:.0%}–{hi:.0%}, is too wide to tell an "
+                 "honest 80% interval from a somewhat wide or narrow one.") if hi - lo > 0.2 else ""
+    return text
 
 
 def verdict_text(figures: dict[str, Any]) -> str:

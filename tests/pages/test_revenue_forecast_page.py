@@ -69,6 +69,8 @@ def test_the_forecast_tab_reads_the_stored_run_its_backtest_and_the_verdict_on_t
     bar = figures["within_10pct"] >= 0.8 and 0.7 <= figures["coverage_80"] <= 0.9
     assert f"The backtest's bar (at least 80% of months within ±10%, the 80% interval holding in 70–90% of them) is " \
            f"{'met' if bar else 'not met'}: {figures['within_10pct']:.0%} within ±10%" in text
+    held = round(figures["coverage_80"] * n)
+    assert f"That is {held} of {n} months: its 95% interval" in text  # so few months: coverage is known loosely
     assert "Even a forecast whose spread were exactly right would land within ±5% in about" in text \
         or figures["within_5pct"] >= 0.9
     assert "Black: won revenue" in text  # the chosen method's backtest forecasts against the actual months
