@@ -54,7 +54,7 @@ def render(actor: Actor) -> None:
     if actor.role in WRITERS:
         c1, c2 = st.columns(2)
         with c1:
-            _change_stage(actor, lead_id)
+            _change_stage(actor, lead_id, str(detail["lead"]["status"][0]))
             _contact_preference(actor, lead_id, bool(detail["lead"]["do_not_contact"][0]))
         with c2:
             _log_activity(actor, lead_id)
@@ -63,11 +63,21 @@ def render(actor: Actor) -> None:
             deal_editor.open_deal_form(actor, lead_id, f"leads.detail.deal.{lead_id}")
 
 
-def _change_stage(actor: Actor, lead_id: int) -> None:
+def next_stage(status: str) -> str:
+    """The stage a move most likely goes to: the one after the lead's own (an exit stage stays where it is)."""
+    stages = qualification.STAGES
+    if status in stages:
+        return stages[min(stages.index(status) + 1, len(stages) - 1)]
+    return status if status in qualification.ALL_STAGES else stages[0]
+
+
+def _change_stage(actor: Actor, lead_id: int, status: str) -> None:
     with st.form("leads.detail.stage_form"):
         st.markdown("**Move to a stage**")
+        st.caption(f"Now {qualification.STAGE_LABELS.get(status, status)}.")
         to = st.selectbox("Stage", qualification.ALL_STAGES, format_func=qualification.STAGE_LABELS.get,
-                          key="leads.detail.to_stage")
+                          index=qualification.ALL_STAGES.index(next_stage(status)),
+                          key=f"leads.detail.to_stage.{lead_id}")  # per lead: one lead's pick is not another's
         reason = st.text_input("Reason", key="leads.detail.reason", max_chars=qualification.MAX_REASON,
                                placeholder="e.g. budget confirmed on the call")
         if st.form_submit_button("Move", icon=":material/swap_horiz:"):

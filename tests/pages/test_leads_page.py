@@ -99,7 +99,9 @@ def test_a_lead_is_moved_by_hand_with_a_reason_and_a_call_is_logged_on_it(store:
     at = open_page("leads", "rep")
     at.text_input(key="leads.detail.ref").input(str(lead_id)).run()
     assert not at.exception and any(f"lead {lead_id}" in m.value for m in at.markdown)
-    at.selectbox(key="leads.detail.to_stage").select("disqualified")
+    picker = at.selectbox(key=f"leads.detail.to_stage.{lead_id}")
+    assert picker.value == "mql"  # a new lead's likely move is the next stage, offered first
+    picker.select("disqualified")
     at.button(key="FormSubmitter:leads.detail.stage_form-Move").click().run()
     assert any("reason" in e.value.lower() for e in at.error)  # a reason is required
     at.text_input(key="leads.detail.reason").input("duplicate of another lead")
