@@ -189,3 +189,21 @@ def test_quota_chances_are_each_readers_own_riskiest_first(demo_store: Store) ->
         teams = con.execute("SELECT count(DISTINCT team_id) FROM reps WHERE monthly_quota > 0 AND active").fetchone()[0]
     assert everyone.filter(pl.col("level") == "team").height == teams
     assert any(m.label.startswith("Teams on track") for m in at.metric)
+
+
+def test_a_run_stored_before_the_attainable_share_and_calibration_existed_still_shows(live_store: Store) -> None:
+    run = forecast.refresh_forecast(live_store, NOW)
+    with live_store.write() as con:  # as an older version stored it: no attainable share, rho or factors
+        (payload,) = con.execute("SELECT payload FROM analytics_runs WHERE id = ?", [run["run_id"]]).fetchone()
+        old = json.loads(payload)
+        for key in ("rho", "factors"):
+            old.pop(key, None)
+        old["backtest"] = [{k: v for k, v in r.items() if not k.startswith("attainable")} for r in old["backtest"]]
+        old["figures"] = {k: v for k, v in old["figures"].items() if not k.startswith("attainable")}
+        con.execute("UPDATE analytics_runs SET payload = ? WHERE id = ?", [json.dumps(old), run["run_id"]])
+    for role in ("analyst", "manager"):  # the stored run read as it is, and a team's forecast recomputed from it
+        at = open_page("revenue", role, tab="Forecast")
+        assert not at.exception, (role, at.exception)
+        backtest = _frame(at, "rev.forecast.backtest")
+        assert backtest["±10% attainable"].is_null().all() and backtest.height > 0
+        assert "Even a forecast whose spread were exactly right" not in texts(at)  # not claimed without the figure
