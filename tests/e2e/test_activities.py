@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
@@ -40,12 +39,9 @@ def _first_task(db: Path) -> dict:
 
 
 def _queue_calls(db: Path, lead_id: int) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
+    with Store(db).read() as con:  # waits its turn: the server may still hold the file just after a write
         return con.execute("SELECT type, source, outcome FROM activities WHERE lead_id = ? AND source = 'queue'",
                            [lead_id]).fetchall()
-    finally:
-        con.close()
 
 
 def test_a_rep_logs_a_call_from_the_queue_and_sees_it_on_the_timeline(page, server, demo_store, screenshot):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from flashdash.store import Store
 from flashdash.users import DEMO_USERS
 from tests.e2e.test_login import expect_no_exception, expect_page, settle, sign_in
 
@@ -29,11 +29,8 @@ def metric(page, label: str):
 
 
 def lead_count(db: Path) -> int:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
+    with Store(db).read() as con:  # waits its turn: the server may still hold the file just after a write
         return con.execute("SELECT count(*) FROM leads WHERE external_id LIKE 'E2E-%'").fetchall()[0][0]
-    finally:
-        con.close()
 
 
 def test_an_admin_previews_imports_and_undoes_a_file(page, server, screenshot, demo_store, tmp_path):

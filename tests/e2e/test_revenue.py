@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from flashdash import deals
@@ -20,13 +19,10 @@ expect = pytest.importorskip("playwright.sync_api").expect
 
 
 def _deal(db: Path, deal_id: int) -> tuple:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
+    with Store(db).read() as con:  # waits its turn: the server may still hold the file just after a save
         return con.execute("SELECT stage, won, loss_reason, competitor, (SELECT count(*) FROM opportunity_changes c "
                            "WHERE c.opportunity_id = o.id AND c.to_value = 'closed_lost') FROM opportunities o "
                            "WHERE id = ?", [deal_id]).fetchone()
-    finally:
-        con.close()
 
 
 def test_a_manager_closes_a_deal_lost_to_a_competitor_from_the_deals_tab(page, server, demo_store, screenshot):
@@ -57,11 +53,8 @@ def test_a_manager_closes_a_deal_lost_to_a_competitor_from_the_deals_tab(page, s
 
 
 def _scenarios(db: Path) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
+    with Store(db).read() as con:  # as _deal: the server may still hold the file just after the save
         return con.execute("SELECT title, created_by, params FROM scenarios ORDER BY id").fetchall()
-    finally:
-        con.close()
 
 
 def test_a_manager_moves_the_win_rate_slider_sees_the_forecast_recomputed_and_saves_the_scenario(
