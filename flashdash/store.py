@@ -172,6 +172,10 @@ class _Turns:
         self.flag_path = Path(tempfile.gettempdir()) / f"flashdash-{name}.waiting"
         self.mutex = threading.Lock()  # guards the counts and the flag
         self.attempt = threading.Lock()  # one attempt to open at a time in this process
+        # One write transaction at a time in this process: DuckDB's optimistic concurrency fails the second of two
+        # concurrent transactions that change one row ("Conflict on update"), a user's write lost to an error.
+        # Reentrant: a write unit may open another in the same thread.
+        self.writer = threading.RLock()
         self.holders = 0  # connections of this process open on the store
         self.waiting = 0  # openings of this process waiting for another process to let go
         self.last_failure = 0.0  # when an attempt of this process last found the file held (monotonic)
@@ -384,19 +388,20 @@ class Store:
         """A write unit of work: one transaction, committed whole or not at all; bumps the data version, unless
         `bump` is false: a write of bookkeeping no cached page shows (a job run's record), so that a job that
         runs every minute does not empty every cache every minute."""
-        con = self._open(create=create, kind="write")
-        try:
-            con.execute("BEGIN TRANSACTION")
+        with _turns(self.path).writer:
+            con = self._open(create=create, kind="write")
             try:
-                yield con
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            if bump:
-                self._bump_version()
-        finally:
-            self._close(con)
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    yield con
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                if bump:
+                    self._bump_version()
+            finally:
+                self._close(con)
 
     @staticmethod
     @contextmanager

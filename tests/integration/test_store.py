@@ -128,6 +128,30 @@ def test_threads_each_get_their_own_connection(store):
         assert con.execute("SELECT count(*) FROM settings WHERE key LIKE 't%'").fetchone()[0] == 80
 
 
+def test_threads_that_change_the_same_row_at_once_each_get_their_turn_rather_than_a_conflict(store):
+    with store.write() as con:
+        con.execute("INSERT INTO settings VALUES ('counter', '0')")
+    errors = []
+
+    def work():
+        try:
+            for _ in range(10):
+                with store.write() as con:
+                    (n,) = con.execute("SELECT value FROM settings WHERE key = 'counter'").fetchone()
+                    time.sleep(0.002)  # a unit of work that takes a moment, as a user's write does
+                    con.execute("UPDATE settings SET value = ? WHERE key = 'counter'", [str(int(n) + 1)])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []  # without one write at a time: "TransactionContext Error: Conflict on update!"
+    assert store.scalar("setting", key="counter") == "40"  # and no increment lost
+
+
 def test_unused_and_missing_parameters_are_handled_by_name(store):
     assert store.scalar("setting", key="absent", unrelated=1) is None
     with pytest.raises(KeyError, match="needs parameters"):
