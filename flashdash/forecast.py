@@ -1918,9 +1918,20 @@ def latest_forecast(store: Store, actor: Actor) -> dict[str, Any]:
         return {**forecast(store, actor, row["as_of"], run_backtest=False), "as_of": row["as_of"],
                 "computed_at": row["computed_at"], "scoped": True}
     frames = {k: _frame_back(payload.get(k, []), _DATES.get(k, ())) for k in
-              ("months", "quarters", "series", "backtest", "predictions")}
+              ("months", "quarters", "series", "predictions")}
+    frames["backtest"] = stored_backtest(payload.get("backtest") or [])
     return {**{k: v for k, v in payload.items() if k not in frames}, **frames, "as_of": row["as_of"],
             "computed_at": row["computed_at"], "scoped": False, "status": "ok"}
+
+
+def stored_backtest(records: list[dict[str, Any]]) -> pl.DataFrame:
+    """A stored run's backtest table (metrics' rows) in today's shape: a measure added since the run was stored is
+    there, empty, until the next refresh fills it."""
+    if not records:
+        return pl.DataFrame()
+    frame = pl.DataFrame(records, infer_schema_length=None)
+    shape = metrics(pl.DataFrame(schema=_PRED_SCHEMA)).schema
+    return frame.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in shape.items() if c not in frame.columns)
 
 
 def _frame_back(records: list[dict[str, Any]], dates: Sequence[str]) -> pl.DataFrame:

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from flashdash.access import Actor
-from flashdash.forecast import NOT_ENOUGH
+from flashdash.forecast import NOT_ENOUGH, stored_backtest
 from flashdash.store import Store
 
 KEYS = ("chosen", "chosen_label", "model", "weight", "figures", "backtest_status", "draws")
@@ -24,8 +24,8 @@ KEYS = ("chosen", "chosen_label", "model", "weight", "figures", "backtest_status
 def company_backtest(store: Store, actor: Actor) -> dict[str, Any]:
     """The latest stored run's backtest: {"as_of", "computed_at", "chosen", "chosen_label", "model" (the revenue
     model), "weight" (the blend's), "figures" (the chosen method's one-month figures, see forecast.backtest_figures),
-    "backtest" (forecast.metrics: model, horizon, months, mape, within_5pct, within_10pct, coverage_80, coverage_95,
-    width_80, bias, label), "backtest_status", "draws"}; "as_of" None before the first run. The same for every
+    "backtest" (forecast.metrics: model, horizon, months, mape, within_5pct, within_10pct, attainable_5pct,
+    attainable_10pct, coverage_80, coverage_95, width_80, bias, label; see forecast.stored_backtest), "backtest_status", "draws"}; "as_of" None before the first run. The same for every
     actor (see the module docstring)."""
     del actor  # every role reads the same record: it holds no row of anyone's book
     run = store.frame("forecast_latest_run")
@@ -34,7 +34,6 @@ def company_backtest(store: Store, actor: Actor) -> dict[str, Any]:
                 "backtest": pl.DataFrame()}
     row = run.row(0, named=True)
     payload = json.loads(row["payload"])
-    records = payload.get("backtest") or []
-    metrics = pl.DataFrame(records, infer_schema_length=None) if records else pl.DataFrame()
+    metrics = stored_backtest(payload.get("backtest") or [])
     return {**{k: payload.get(k) for k in KEYS}, "figures": payload.get("figures") or {}, "backtest": metrics,
             "as_of": row["as_of"], "computed_at": row["computed_at"]}

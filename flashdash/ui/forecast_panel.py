@@ -202,8 +202,6 @@ def kind_of(model: str) -> str:
 def backtest_table(metrics: pl.DataFrame, chosen: str | None, horizon: int) -> pl.DataFrame:
     """One row per method at the horizon, best MAPE first (the chosen one first among equals): what it is, whether
     it was chosen, and its record, shares in percent."""
-    # a run stored before a measure existed lacks its column: shown empty, not an error
-    metrics = metrics.with_columns(pl.lit(None, pl.Float64).alias(c) for c in SHARES if c not in metrics.columns)
     rows = (metrics.filter(pl.col("horizon") == horizon)
             .with_columns(chosen=pl.col("model") == (chosen or ""))
             .sort("mape", "chosen", descending=[False, True], nulls_last=True))
