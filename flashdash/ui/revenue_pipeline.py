@@ -9,6 +9,7 @@ other view is computed as the page opens."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -421,6 +422,18 @@ def trend_drawing(trend: pl.DataFrame, by: str | None, run: dict[str, Any] | Non
                + " A gap is a month without enough closed and won deals.")
 
 
+def _per_stage(frame: pl.DataFrame, by: str, titles: dict[str, str], value: str, minimum: int,
+               chart: Callable[[pl.DataFrame, str], alt.TopLevelMixin], key: str) -> None:
+    """A split's figure stage by stage, one column each: the stage's chart of the groups, or why there is none."""
+    for col, (stage, title) in zip(st.columns(len(titles)), titles.items(), strict=True):
+        with col:
+            part = frame.filter(pl.col("stage") == stage)
+            if part.filter(pl.col(value).is_not_null()).is_empty():
+                st.caption(f"{title}: no {SPLIT_NAMES[by]} has {minimum} stays that ended in the period.")
+            else:
+                ui.chart(chart(part, title), key=f"{key}.{stage}")
+
+
 def stages_section(stages: pl.DataFrame, by: str | None) -> None:
     st.markdown("**Days in each stage**")
     measured = stages.filter(pl.col("median_days").is_not_null())
@@ -430,14 +443,8 @@ def stages_section(stages: pl.DataFrame, by: str | None) -> None:
     elif by is None:
         ui.chart(duration_chart(stages, "stage", ""), key=f"{KEY}.durations")
     else:
-        for col, stage in zip(st.columns(len(revenue.STAGES)), revenue.STAGES, strict=True):
-            with col:
-                part = stages.filter(pl.col("stage") == stage)
-                if part.filter(pl.col("median_days").is_not_null()).is_empty():
-                    st.caption(f"{stage.capitalize()}: no {SPLIT_NAMES[by]} has {revenue.MIN_SPANS} stays that "
-                               "ended in the period.")
-                else:
-                    ui.chart(duration_chart(part, "group", stage.capitalize()), key=f"{KEY}.durations.{stage}")
+        _per_stage(stages, by, {s: s.capitalize() for s in revenue.STAGES}, "median_days", revenue.MIN_SPANS,
+                   lambda part, title: duration_chart(part, "group", title), f"{KEY}.durations")
     st.caption("Days from entering a stage to leaving it, over the stays that ended in the period (a deal still "
                "in a stage is not counted: its length is not known yet). The bar is the median (half the stays "
                "were shorter), the tick the 75th percentile (three in four were shorter), n the stays behind them. "
@@ -459,15 +466,9 @@ def conversion_section(conversion: pl.DataFrame, by: str | None) -> None:
         ui.chart(rate_chart(conversion, "step", successes="moved", trials="n", title="", x_title="moved on"),
                  key=f"{KEY}.conversion")
     else:
-        for col, (stage, step) in zip(st.columns(len(revenue.STEPS)), revenue.STEPS.items(), strict=True):
-            with col:
-                part = conversion.filter(pl.col("stage") == stage)
-                if part.filter(pl.col("rate").is_not_null()).is_empty():
-                    st.caption(f"{step}: no {SPLIT_NAMES[by]} has {revenue.MIN_CLOSED} stays that ended in the "
-                               "period.")
-                else:
-                    ui.chart(rate_chart(part, "group", successes="moved", trials="n", title=step,
-                                        x_title="moved on"), key=f"{KEY}.conversion.{stage}")
+        _per_stage(conversion, by, revenue.STEPS, "rate", revenue.MIN_CLOSED,
+                   lambda part, title: rate_chart(part, "group", successes="moved", trials="n", title=title,
+                                                  x_title="moved on"), f"{KEY}.conversion")
     st.caption("Of the stays in a stage that ended in the period, the share that moved on to a later stage "
                "(negotiation → closed won is the win rate of negotiations); the rest were lost or went back. The "
                "bar is the share, the whisker its 95% Wilson interval, beside it moved / stays; pale bars rest on "
